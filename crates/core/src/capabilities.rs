@@ -1,0 +1,154 @@
+//! Capabilities: everything that differs between destinations, as data.
+//!
+//! The core never branches on a destination's name. It asks the destination's capabilities
+//! instead: how long identifiers may be, how they fold case, how types are spelled in SQL,
+//! which file format the bulk path prefers, whether a load can be one transaction.
+
+use crate::naming::NamingConvention;
+use crate::schema::{Column, MergeStrategy};
+use serde::{Deserialize, Serialize};
+
+/// How a destination folds unquoted identifiers; sluice always quotes, and folds itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaseFold {
+    /// Keep identifiers as they are.
+    None,
+    /// Lower-case identifiers (Postgres).
+    Lower,
+    /// Upper-case identifiers (Snowflake).
+    Upper,
+}
+
+impl CaseFold {
+    /// Apply the folding.
+    pub fn apply(&self, ident: &str) -> String {
+        match self {
+            CaseFold::None => ident.to_string(),
+            CaseFold::Lower => ident.to_lowercase(),
+            CaseFold::Upper => ident.to_uppercase(),
+        }
+    }
+}
+
+/// A file format for load files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// JSON lines.
+    Jsonl,
+    /// Comma separated values with a header.
+    Csv,
+}
+
+impl FileFormat {
+    /// File extension.
+    pub fn extension(&self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Jsonl => "jsonl",
+            FileFormat::Csv => "csv",
+        }
+    }
+}
+
+/// Maps a column (type plus precision/scale hints) to the destination's SQL type.
+pub type TypeMapper = fn(&Column) -> String;
+
+/// What a destination can do and how it differs from others.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    /// Longest table (and dataset) identifier.
+    pub max_identifier_length: usize,
+    /// Longest column identifier.
+    pub max_column_identifier_length: usize,
+    /// Case folding applied to identifiers before quoting.
+    pub casefold: CaseFold,
+    /// Whether identifiers that differ only in case are distinct.
+    pub case_sensitive: bool,
+    /// Character that quotes identifiers in SQL (`"` or `` ` ``). Inside an identifier it is doubled
+    /// (or backslash-escaped when [`Capabilities::escape_quote_with_backslash`] is set).
+    pub identifier_quote: char,
+    /// Escape the quote character inside identifiers with a backslash instead of doubling it.
+    pub escape_quote_with_backslash: bool,
+    /// Preferred format of load files.
+    pub preferred_file_format: FileFormat,
+    /// Whether schema changes, data and the load record commit in one transaction.
+    pub supports_transactions: bool,
+    /// Merge strategies the destination implements.
+    pub merge_strategies: Vec<MergeStrategy>,
+    /// Largest decimal precision.
+    pub max_decimal_precision: u32,
+    /// SQL type for a column (unused by destinations that do not speak SQL).
+    pub type_mapper: TypeMapper,
+}
+
+impl Capabilities {
+    /// Naming convention for table names.
+    pub fn table_naming(&self) -> NamingConvention {
+        NamingConvention::snake_case(self.max_identifier_length)
+    }
+
+    /// Naming convention for column names.
+    pub fn column_naming(&self) -> NamingConvention {
+        NamingConvention::snake_case(self.max_column_identifier_length)
+    }
+
+    /// The SQL type of a column.
+    pub fn sql_type(&self, column: &Column) -> String {
+        (self.type_mapper)(column)
+    }
+
+    /// Whether `strategy` is implemented.
+    pub fn supports_merge_strategy(&self, strategy: MergeStrategy) -> bool {
+        self.merge_strategies.contains(&strategy)
+    }
+}
+
+/// Standard SQL type names shared by several destinations; destinations override what differs.
+pub fn standard_sql_type(column: &Column) -> String {
+    use crate::types::DataType::*;
+    match column.data_type.unwrap_or(Text) {
+        Text => "VARCHAR".into(),
+        Bigint => "BIGINT".into(),
+        Double => "DOUBLE PRECISION".into(),
+        Bool => "BOOLEAN".into(),
+        Timestamp => {
+            if column.timezone == Some(false) {
+                "TIMESTAMP".into()
+            } else {
+                "TIMESTAMP WITH TIME ZONE".into()
+            }
+        }
+        Date => "DATE".into(),
+        Time => "TIME".into(),
+        Decimal => format!(
+            "DECIMAL({},{})",
+            column.precision.unwrap_or(38),
+            column.scale.unwrap_or(if column.precision.is_some() { 0 } else { 9 })
+        ),
+        Wei => "DECIMAL(38,0)".into(),
+        Binary => "BLOB".into(),
+        Json => "JSON".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::DataType;
+
+    #[test]
+    fn decimal_defaults_follow_dlt() {
+        assert_eq!(
+            standard_sql_type(&Column::new("a", DataType::Decimal)),
+            "DECIMAL(38,9)"
+        );
+        assert_eq!(
+            standard_sql_type(&Column::new("a", DataType::Decimal).with_precision(38, None)),
+            "DECIMAL(38,0)"
+        );
+        assert_eq!(CaseFold::Upper.apply("ab"), "AB");
+    }
+}

@@ -1,0 +1,455 @@
+//! Configuration and secrets in dlt's layout.
+//!
+//! Values come from, in order of precedence: environment variables (`SECTION__KEY`, upper
+//! case, sections joined by `__`), `secrets.toml`, then `config.toml`, both in `.sluice/`
+//! (or `.dlt/` when `.sluice/` is absent) under the working directory. A [`ConfigSection`] is
+//! the merged view of one section, such as `destination.postgres` or `sources.forter`.
+//!
+//! Nothing here prints values: the `Debug` output of a section lists keys only, and
+//! [`Secret`] never shows its content.
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A secret string. Its `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret value. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Whether the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where configuration values come from: environment, secrets.toml, config.toml.
+#[derive(Clone, Default)]
+pub struct ConfigProvider {
+    env: BTreeMap<String, String>,
+    secrets: toml::Table,
+    config: toml::Table,
+    folder: Option<PathBuf>,
+}
+
+impl fmt::Debug for ConfigProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigProvider")
+            .field("folder", &self.folder)
+            .field("env_keys", &self.env.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigProvider {
+    /// An empty provider (no files, no environment).
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Read `.sluice/` (or `.dlt/`) under `project_dir` and the process environment.
+    pub fn load(project_dir: &Path) -> Result<Self> {
+        let mut provider = Self {
+            env: std::env::vars().collect(),
+            ..Self::default()
+        };
+        let sluice = project_dir.join(".sluice");
+        let dlt = project_dir.join(".dlt");
+        let folder = if sluice.is_dir() {
+            Some(sluice)
+        } else if dlt.is_dir() {
+            Some(dlt)
+        } else {
+            None
+        };
+        if let Some(folder) = &folder {
+            provider.config = read_toml(&folder.join("config.toml"))?;
+            provider.secrets = read_toml(&folder.join("secrets.toml"))?;
+        }
+        provider.folder = folder;
+        Ok(provider)
+    }
+
+    /// Replace the environment (tests and embedding programs).
+    pub fn with_env<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.env = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self
+    }
+
+    /// Set config.toml content (tests and embedding programs).
+    pub fn with_config_toml(mut self, text: &str) -> Result<Self> {
+        self.config = parse_toml(text, "config.toml")?;
+        Ok(self)
+    }
+
+    /// Set secrets.toml content (tests and embedding programs).
+    pub fn with_secrets_toml(mut self, text: &str) -> Result<Self> {
+        self.secrets = parse_toml(text, "secrets.toml")?;
+        Ok(self)
+    }
+
+    /// The folder the files were read from, if any.
+    pub fn folder(&self) -> Option<&Path> {
+        self.folder.as_deref()
+    }
+
+    /// The merged view of a section (`["destination", "duckdb"]`): config.toml, overridden by
+    /// secrets.toml, overridden by environment variables.
+    pub fn section(&self, path: &[&str]) -> ConfigSection {
+        let mut values = toml::Table::new();
+        for file in [&self.config, &self.secrets] {
+            if let Some(t) = lookup_table(file, path) {
+                merge_into(&mut values, t);
+            }
+        }
+        let prefix = format!(
+            "{}__",
+            path.iter()
+                .map(|p| p.to_uppercase())
+                .collect::<Vec<_>>()
+                .join("__")
+        );
+        for (key, value) in &self.env {
+            if let Some(rest) = key.strip_prefix(&prefix) {
+                if rest.is_empty() {
+                    continue;
+                }
+                let parts: Vec<String> = rest.split("__").map(|p| p.to_lowercase()).collect();
+                set_path(&mut values, &parts, toml::Value::String(value.clone()));
+            }
+        }
+        ConfigSection {
+            path: path.join("."),
+            values,
+        }
+    }
+}
+
+fn read_toml(path: &Path) -> Result<toml::Table> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_toml(&text, &path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(toml::Table::new()),
+        Err(e) => Err(Error::config(format!("cannot read {}", path.display())).with_source(e)),
+    }
+}
+
+fn parse_toml(text: &str, name: &str) -> Result<toml::Table> {
+    // The TOML error text quotes the offending line, which may hold a secret: keep only the position.
+    text.parse::<toml::Table>().map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start].matches('\n').count() + 1;
+                format!(" at line {line}")
+            })
+            .unwrap_or_default();
+        Error::config(format!("{name} is not valid TOML{at}: {}", e.message()))
+    })
+}
+
+fn lookup_table<'a>(table: &'a toml::Table, path: &[&str]) -> Option<&'a toml::Table> {
+    let mut t = table;
+    for p in path {
+        t = t.get(*p)?.as_table()?;
+    }
+    Some(t)
+}
+
+fn merge_into(target: &mut toml::Table, source: &toml::Table) {
+    for (k, v) in source {
+        match (target.get_mut(k), v) {
+            (Some(toml::Value::Table(t)), toml::Value::Table(s)) => merge_into(t, s),
+            _ => {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn set_path(target: &mut toml::Table, parts: &[String], value: toml::Value) {
+    let (last, parents) = parts.split_last().expect("non-empty path");
+    let mut t = target;
+    for p in parents {
+        let entry = t
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            // A native value (a connection string) is replaced by fields from the environment.
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        t = entry.as_table_mut().expect("just made a table");
+    }
+    t.insert(last.clone(), value);
+}
+
+/// The merged values of one configuration section.
+#[derive(Clone, Default)]
+pub struct ConfigSection {
+    path: String,
+    values: toml::Table,
+}
+
+impl fmt::Debug for ConfigSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigSection")
+            .field("path", &self.path)
+            .field("keys", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ConfigSection {
+    /// A section built from a TOML table (tests and embedding programs).
+    pub fn from_table(path: impl Into<String>, values: toml::Table) -> Self {
+        Self {
+            path: path.into(),
+            values,
+        }
+    }
+
+    /// The dotted path of the section, for messages (`destination.postgres`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The raw value at a dotted key (`credentials.password`).
+    pub fn get(&self, dotted: &str) -> Option<&toml::Value> {
+        let mut parts = dotted.split('.');
+        let mut v = self.values.get(parts.next()?)?;
+        for p in parts {
+            v = v.as_table()?.get(p)?;
+        }
+        Some(v)
+    }
+
+    /// A string value; numbers and booleans are turned into text.
+    pub fn get_str(&self, dotted: &str) -> Option<String> {
+        match self.get(dotted)? {
+            toml::Value::String(s) => Some(s.clone()),
+            toml::Value::Integer(i) => Some(i.to_string()),
+            toml::Value::Float(f) => Some(f.to_string()),
+            toml::Value::Boolean(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A secret string value.
+    pub fn get_secret(&self, dotted: &str) -> Option<Secret> {
+        self.get_str(dotted).map(Secret::new)
+    }
+
+    /// An unsigned integer (TOML integer or numeric string); a wrong value is an error naming the key.
+    pub fn get_u64(&self, dotted: &str) -> Result<Option<u64>> {
+        match self.get(dotted) {
+            None => Ok(None),
+            Some(toml::Value::Integer(i)) if *i >= 0 => Ok(Some(*i as u64)),
+            Some(toml::Value::String(s)) => s.trim().parse().map(Some).map_err(|_| {
+                Error::config(format!(
+                    "{}.{dotted} must be a non-negative integer, got '{s}'",
+                    self.path
+                ))
+            }),
+            Some(_) => Err(Error::config(format!(
+                "{}.{dotted} must be a non-negative integer",
+                self.path
+            ))),
+        }
+    }
+
+    /// A boolean (TOML boolean or `true`/`false`/`1`/`0` string).
+    pub fn get_bool(&self, dotted: &str) -> Result<Option<bool>> {
+        match self.get(dotted) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
+            Some(toml::Value::String(s)) => match s.to_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(Some(true)),
+                "false" | "0" | "no" => Ok(Some(false)),
+                _ => Err(Error::config(format!(
+                    "{}.{dotted} must be true or false, got '{s}'",
+                    self.path
+                ))),
+            },
+            Some(_) => Err(Error::config(format!(
+                "{}.{dotted} must be true or false",
+                self.path
+            ))),
+        }
+    }
+
+    /// A sub-table, as a section.
+    pub fn subsection(&self, key: &str) -> Option<ConfigSection> {
+        self.get(key)?.as_table().map(|t| ConfigSection {
+            path: format!("{}.{key}", self.path),
+            values: t.clone(),
+        })
+    }
+
+    /// Top-level keys.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(|k| k.as_str())
+    }
+
+    /// Whether the section has no values.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Set a value (used for command-line overrides).
+    pub fn set(&mut self, dotted: &str, value: toml::Value) {
+        let parts: Vec<String> = dotted.split('.').map(str::to_string).collect();
+        set_path(&mut self.values, &parts, value);
+    }
+}
+
+/// Replace the password of a URL (`scheme://user:password@host`) and secret-looking query
+/// parameters with `***`, for display.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?', '#'])
+            .map(|i| rest_start + i)
+            .unwrap_or(out.len());
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let start = rest_start + colon + 1;
+                out.replace_range(start..rest_start + at, "***");
+            }
+        }
+    }
+    redact_query_params(&out)
+}
+
+/// Query parameter names whose values are redacted in URLs shown to people.
+pub const SECRET_PARAMS: &[&str] = &[
+    "api_key",
+    "apikey",
+    "api-key",
+    "token",
+    "key",
+    "access_token",
+    "access-token",
+    "secret",
+    "password",
+    "pwd",
+    "client_secret",
+    "signature",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+];
+
+fn redact_query_params(url: &str) -> String {
+    let Some(q) = url.find('?') else {
+        return url.to_string();
+    };
+    let (base, query) = url.split_at(q + 1);
+    let (query, fragment) = match query.find('#') {
+        Some(h) => query.split_at(h),
+        None => (query, ""),
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) => {
+                format!("{k}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}{}{fragment}", parts.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_wins_over_secrets_over_config() {
+        let p = ConfigProvider::empty()
+            .with_config_toml("[destination.postgres.credentials]\nhost = \"cfg\"\nport = 5432\n")
+            .unwrap()
+            .with_secrets_toml("[destination.postgres.credentials]\nhost = \"sec\"\npassword = \"p\"\n")
+            .unwrap()
+            .with_env([("DESTINATION__POSTGRES__CREDENTIALS__PASSWORD", "envpw")]);
+        let s = p.section(&["destination", "postgres"]);
+        assert_eq!(s.get_str("credentials.host").as_deref(), Some("sec"));
+        assert_eq!(s.get_str("credentials.port").as_deref(), Some("5432"));
+        assert_eq!(s.get_str("credentials.password").as_deref(), Some("envpw"));
+        assert!(!format!("{s:?}").contains("envpw"));
+    }
+
+    #[test]
+    fn native_value_from_env() {
+        let p = ConfigProvider::empty().with_env([("DESTINATION__DUCKDB__CREDENTIALS", "/tmp/x.duckdb")]);
+        let s = p.section(&["destination", "duckdb"]);
+        assert_eq!(s.get_str("credentials").as_deref(), Some("/tmp/x.duckdb"));
+        assert!(p.section(&["destination", "postgres"]).is_empty());
+    }
+
+    #[test]
+    fn toml_errors_do_not_echo_the_line() {
+        let err = ConfigProvider::empty()
+            .with_secrets_toml("password = \"hunter2\nnext = 1")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("secrets.toml is not valid TOML at line"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgresql://loader:s3cret@localhost:5432/db?sslmode=require"),
+            "postgresql://loader:***@localhost:5432/db?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("https://api.example.com/v1?api_key=abc&page=2"),
+            "https://api.example.com/v1?api_key=***&page=2"
+        );
+        assert_eq!(format!("{:?} {}", Secret::new("x"), Secret::new("x")), "*** ***");
+    }
+
+    #[test]
+    fn typed_getters_name_the_key() {
+        let s = ConfigSection::from_table(
+            "destination.x",
+            "n = \"abc\"\nb = \"maybe\"".parse().unwrap(),
+        );
+        assert!(s.get_u64("n").unwrap_err().to_string().contains("destination.x.n"));
+        assert!(s.get_bool("b").is_err());
+        assert_eq!(s.get_u64("missing").unwrap(), None);
+    }
+}

@@ -1,0 +1,166 @@
+//! The destination contract: a factory that validates config and connects, and a running
+//! destination that applies schema changes, writes table chains and commits loads.
+//!
+//! The pipeline drives a load like this, for one package:
+//!
+//! 1. [`Destination::initialize`] creates the dataset and the system tables when missing;
+//! 2. [`Destination::is_loaded`] says whether the package's load id is already recorded in
+//!    `_dlt_loads` (then nothing is written again);
+//! 3. [`Destination::begin_load`], [`Destination::apply_schema_changes`], one
+//!    [`Destination::write_chain`] per root table, then [`Destination::commit_load`] which
+//!    records the load, the schema version and the state. On any error the pipeline calls
+//!    [`Destination::abort_load`] and keeps the package pending.
+//!
+//! Transactional destinations make steps 3 all-or-nothing. Others make each step idempotent
+//! per load id (deterministic file names, job ids), so that a repeated load does not duplicate.
+
+use crate::capabilities::Capabilities;
+use crate::config::ConfigSection;
+use crate::error::Result;
+use crate::schema::{MergeStrategy, Schema, SchemaChange, Table, WriteDisposition};
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use std::path::PathBuf;
+
+/// Everything a factory needs to validate and connect: names and the destination's config section.
+#[derive(Debug, Clone)]
+pub struct DestinationConfig {
+    /// The registry name of the destination (`duckdb`, `postgres`, …).
+    pub destination_name: String,
+    /// The pipeline name (DuckDB names its default database after it).
+    pub pipeline_name: String,
+    /// The dataset (schema) to load into.
+    pub dataset_name: String,
+    /// The working directory of the run, where default local files go.
+    pub working_dir: PathBuf,
+    /// The merged `[destination.<name>]` section.
+    pub section: ConfigSection,
+}
+
+/// A destination factory: registered by name, validates config without I/O, and connects.
+#[async_trait]
+pub trait DestinationFactory: Send + Sync {
+    /// The registry name (`duckdb`, `postgres`, …).
+    fn name(&self) -> &str;
+
+    /// What this destination supports and how it differs.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Check the configuration without any I/O. The error names each missing or wrong setting
+    /// and how to provide it.
+    fn validate(&self, config: &DestinationConfig) -> Result<()>;
+
+    /// Open a connection to the destination.
+    async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>>;
+}
+
+/// One table of a load: its current schema and the package files holding its rows.
+#[derive(Debug, Clone)]
+pub struct TableJob {
+    /// The table as it is in the package's schema.
+    pub table: Table,
+    /// Parquet files of this table in the package (may be empty: the table got no rows).
+    pub files: Vec<PathBuf>,
+    /// Rows in those files.
+    pub rows: u64,
+}
+
+/// A root table with its nested tables, written together under one disposition.
+#[derive(Debug, Clone)]
+pub struct ChainJob {
+    /// The load id of the package.
+    pub load_id: String,
+    /// How the chain is written.
+    pub disposition: WriteDisposition,
+    /// How a merge is carried out (when `disposition` is merge).
+    pub merge_strategy: MergeStrategy,
+    /// The root table.
+    pub root: TableJob,
+    /// Its nested tables (all that exist in the schema), parents before children.
+    pub nested: Vec<TableJob>,
+}
+
+impl ChainJob {
+    /// Root then nested tables.
+    pub fn tables(&self) -> impl Iterator<Item = &TableJob> {
+        std::iter::once(&self.root).chain(self.nested.iter())
+    }
+
+    /// Total rows in the chain.
+    pub fn rows(&self) -> u64 {
+        self.tables().map(|t| t.rows).sum()
+    }
+}
+
+/// A pipeline state snapshot stored with a load (`_dlt_pipeline_state`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateRecord {
+    /// Pipeline name.
+    pub pipeline_name: String,
+    /// State version (bumped when the state changes).
+    pub version: u64,
+    /// Hash of the state content.
+    pub version_hash: String,
+    /// The state as JSON.
+    pub state: serde_json::Value,
+    /// When the state was created (RFC 3339).
+    pub created_at: String,
+}
+
+/// What `commit_load` records together with the data.
+#[derive(Debug, Clone)]
+pub struct LoadCommit {
+    /// The load id.
+    pub load_id: String,
+    /// The schema of the package (written to `_dlt_version` when its hash is new).
+    pub schema: Schema,
+    /// The state to store, when it changed.
+    pub state: Option<StateRecord>,
+}
+
+/// A connected destination bound to one dataset.
+#[async_trait]
+pub trait Destination: Send {
+    /// Capabilities (the same as the factory's).
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Where data goes, for people: no secrets (a path, a redacted URL).
+    fn location(&self) -> String;
+
+    /// Verify that the destination is reachable and the credentials work.
+    async fn check(&mut self) -> Result<()>;
+
+    /// Create the dataset and the system tables when missing.
+    async fn initialize(&mut self) -> Result<()>;
+
+    /// Whether `load_id` is recorded as completed in `_dlt_loads`.
+    async fn is_loaded(&mut self, load_id: &str) -> Result<bool>;
+
+    /// Start loading a package (opens the transaction where supported).
+    async fn begin_load(&mut self, load_id: &str) -> Result<()>;
+
+    /// Create tables and add columns. Must tolerate changes that already exist.
+    async fn apply_schema_changes(&mut self, changes: &[SchemaChange]) -> Result<()>;
+
+    /// Write a root table and its nested tables under the chain's disposition.
+    /// Returns the number of rows written.
+    async fn write_chain(&mut self, job: &ChainJob) -> Result<u64>;
+
+    /// Record the load (`_dlt_loads`), the schema (`_dlt_version`) and the state, and commit.
+    async fn commit_load(&mut self, commit: &LoadCommit) -> Result<()>;
+
+    /// Roll back what `begin_load` started, where possible.
+    async fn abort_load(&mut self) -> Result<()>;
+
+    /// The newest stored schema named `schema_name`.
+    async fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>>;
+
+    /// The newest state of `pipeline_name` from a completed load.
+    async fn stored_state(&mut self, pipeline_name: &str) -> Result<Option<StateRecord>>;
+
+    /// Drop tables of the dataset (missing ones are ignored).
+    async fn drop_tables(&mut self, tables: &[String]) -> Result<()>;
+
+    /// Run a SQL query and return the result as Arrow batches.
+    async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>>;
+}

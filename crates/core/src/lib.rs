@@ -1,0 +1,43 @@
+//! The core of sluice: data types, the versioned schema, naming conventions, errors,
+//! configuration and secrets, and the destination contract (factories, capabilities and the
+//! registry that maps names to factories).
+//!
+//! Nothing in this crate knows about a particular destination. Destinations depend on this
+//! crate only, and describe what is different about them through [`Capabilities`].
+
+pub mod arrow_types;
+pub mod capabilities;
+pub mod config;
+pub mod destination;
+pub mod error;
+pub mod naming;
+pub mod parquet_io;
+pub mod registry;
+pub mod schema;
+pub mod source;
+pub mod sql;
+pub mod state;
+pub mod types;
+
+pub use capabilities::{CaseFold, Capabilities, FileFormat};
+pub use config::{ConfigProvider, ConfigSection, Secret};
+pub use destination::{
+    ChainJob, Destination, DestinationConfig, DestinationFactory, LoadCommit, StateRecord,
+    TableJob,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use naming::NamingConvention;
+pub use registry::Registry;
+pub use source::{ResourceHints, Source, SourceEvent, SourceStream};
+pub use schema::{
+    Column, MergeStrategy, Schema, SchemaChange, SchemaContract, ContractMode, Table,
+    WriteDisposition,
+};
+pub use types::DataType;
+
+/// Name of the loads table written by every destination.
+pub const LOADS_TABLE: &str = "_dlt_loads";
+/// Name of the schema versions table.
+pub const VERSION_TABLE: &str = "_dlt_version";
+/// Name of the pipeline state table.
+pub const STATE_TABLE: &str = "_dlt_pipeline_state";

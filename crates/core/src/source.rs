@@ -1,0 +1,78 @@
+//! The source contract: what a source hands to the pipeline.
+//!
+//! A source declares its resources (each becomes a root table) with their hints, then produces
+//! a stream of [`SourceEvent`]s: pages of JSON items for a resource, and state updates that
+//! the pipeline commits together with the load package that holds the data they describe.
+//! Pages flow through: a source must not collect a whole resource in memory.
+
+use crate::error::Result;
+use crate::schema::{Column, MergeStrategy, SchemaContract, WriteDisposition};
+use futures::stream::BoxStream;
+
+/// Hints for a resource: how its root table is named, written and checked.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceHints {
+    /// Resource name (also the state key).
+    pub name: String,
+    /// Table name before normalization (defaults to the resource name).
+    pub table_name: Option<String>,
+    /// Write disposition (append by default).
+    pub write_disposition: WriteDisposition,
+    /// Merge strategy when merging.
+    pub merge_strategy: Option<MergeStrategy>,
+    /// Primary key columns (source names).
+    pub primary_key: Vec<String>,
+    /// Merge key columns (source names).
+    pub merge_key: Vec<String>,
+    /// Maximum nesting depth of child tables.
+    pub max_table_nesting: Option<u32>,
+    /// Contract for this resource's tables.
+    pub schema_contract: Option<SchemaContract>,
+    /// Declared columns (names before normalization), with types and hints.
+    pub columns: Vec<Column>,
+}
+
+impl ResourceHints {
+    /// Hints with defaults for a resource named `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The table name before normalization.
+    pub fn table(&self) -> &str {
+        self.table_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// What a source produces.
+#[derive(Debug, Clone)]
+pub enum SourceEvent {
+    /// A page of items of a resource.
+    Page {
+        /// The resource name.
+        resource: String,
+        /// The items.
+        items: Vec<serde_json::Value>,
+    },
+    /// The new state of the source (replaces the state read at start). It is committed only
+    /// when the package holding the data extracted before it is loaded.
+    State(serde_json::Value),
+}
+
+/// A stream of source events.
+pub type SourceStream = BoxStream<'static, Result<SourceEvent>>;
+
+/// A source of data: a name (the schema name), resources, and a stream of events.
+pub trait Source: Send {
+    /// The source name; it names the schema and the state section.
+    fn name(&self) -> &str;
+
+    /// The resources and their hints.
+    fn resources(&self) -> Vec<ResourceHints>;
+
+    /// Start extracting. `state` is this source's state from the last loaded package (or `null`).
+    fn extract(self: Box<Self>, state: serde_json::Value) -> SourceStream;
+}

@@ -1,0 +1,400 @@
+//! SQL text shared by the SQL destinations: identifiers, DDL, replace and merge statements,
+//! and the rows of the system tables. What differs between dialects comes from
+//! [`Capabilities`] (quoting, case folding, type names).
+
+use crate::capabilities::Capabilities;
+use crate::destination::{ChainJob, StateRecord};
+use crate::schema::{
+    C_DLT_ID, C_DLT_LOAD_ID, C_DLT_ROOT_ID, Column, Schema, SchemaChange, Table,
+};
+use crate::types::DataType;
+
+/// SQL generation for one dataset of one destination.
+#[derive(Debug, Clone)]
+pub struct SqlDialect<'a> {
+    caps: &'a Capabilities,
+    dataset: String,
+}
+
+/// A string literal: single quotes, inner quotes doubled.
+pub fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+impl<'a> SqlDialect<'a> {
+    /// SQL for `dataset` under `caps`.
+    pub fn new(caps: &'a Capabilities, dataset: impl Into<String>) -> Self {
+        Self {
+            caps,
+            dataset: dataset.into(),
+        }
+    }
+
+    /// Quote an identifier after case folding; the quote character inside is escaped.
+    pub fn quote(&self, ident: &str) -> String {
+        let q = self.caps.identifier_quote;
+        let folded = self.caps.casefold.apply(ident);
+        let escaped = if self.caps.escape_quote_with_backslash {
+            folded.replace('\\', "\\\\").replace(q, &format!("\\{q}"))
+        } else {
+            folded.replace(q, &format!("{q}{q}"))
+        };
+        format!("{q}{escaped}{q}")
+    }
+
+    /// The quoted dataset name.
+    pub fn dataset(&self) -> String {
+        self.quote(&self.dataset)
+    }
+
+    /// The dataset name as given (before folding).
+    pub fn dataset_name(&self) -> &str {
+        &self.dataset
+    }
+
+    /// A qualified, quoted table name.
+    pub fn table(&self, name: &str) -> String {
+        format!("{}.{}", self.dataset(), self.quote(name))
+    }
+
+    /// `name TYPE [NOT NULL]`.
+    pub fn column_def(&self, column: &Column) -> String {
+        format!(
+            "{} {}{}",
+            self.quote(&column.name),
+            self.caps.sql_type(column),
+            if column.nullable { "" } else { " NOT NULL" }
+        )
+    }
+
+    /// Quoted, comma separated names of the table's complete columns.
+    pub fn column_list(&self, table: &Table) -> String {
+        table
+            .complete_columns()
+            .map(|c| self.quote(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` with the complete columns.
+    pub fn create_table(&self, table: &Table) -> String {
+        let cols: Vec<String> = table.complete_columns().map(|c| self.column_def(c)).collect();
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} ({})",
+            self.table(&table.name),
+            cols.join(", ")
+        )
+    }
+
+    /// `ALTER TABLE … ADD COLUMN IF NOT EXISTS`. Added columns are always nullable: existing
+    /// rows have no value for them.
+    pub fn add_column(&self, table: &str, column: &Column) -> String {
+        let mut c = column.clone();
+        c.nullable = true;
+        format!(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {}",
+            self.table(table),
+            self.column_def(&c)
+        )
+    }
+
+    /// Statements for one schema change.
+    pub fn schema_change(&self, change: &SchemaChange) -> Vec<String> {
+        match change {
+            SchemaChange::CreateTable { table } => {
+                let mut v = vec![self.create_table(table)];
+                // The table may exist already with fewer columns (a re-applied change).
+                v.extend(table.complete_columns().map(|c| self.add_column(&table.name, c)));
+                v
+            }
+            SchemaChange::AddColumns { table, columns } => {
+                columns.iter().map(|c| self.add_column(table, c)).collect()
+            }
+        }
+    }
+
+    /// `CREATE SCHEMA IF NOT EXISTS`.
+    pub fn create_dataset(&self) -> String {
+        format!("CREATE SCHEMA IF NOT EXISTS {}", self.dataset())
+    }
+
+    /// Delete every row of the chain's tables (replace disposition), children first.
+    pub fn delete_chain(&self, job: &ChainJob) -> Vec<String> {
+        job.nested
+            .iter()
+            .rev()
+            .chain(std::iter::once(&job.root))
+            .filter(|t| t.table.complete_columns().next().is_some())
+            .map(|t| format!("DELETE FROM {}", self.table(&t.table.name)))
+            .collect()
+    }
+
+    /// `INSERT INTO final (cols) SELECT cols FROM staging [WHERE …]`.
+    pub fn insert_from(&self, table: &Table, staging: &str, filter: Option<&str>) -> String {
+        let cols = self.column_list(table);
+        format!(
+            "INSERT INTO {} ({cols}) SELECT {cols} FROM {staging}{}",
+            self.table(&table.name),
+            filter.map(|f| format!(" WHERE {f}")).unwrap_or_default()
+        )
+    }
+
+    /// Delete-insert merge of a chain whose tables with rows were loaded into staging tables
+    /// named by `staging` (qualified, quoted names). Incoming root rows are deduplicated on the
+    /// primary key; existing rows matching the primary or merge key are deleted with their nested
+    /// rows (through `_dlt_root_id`); then the staged rows are inserted. Without keys it appends.
+    pub fn merge_delete_insert(
+        &self,
+        job: &ChainJob,
+        staging: &dyn Fn(&str) -> String,
+    ) -> Vec<String> {
+        let root = &job.root.table;
+        let stg_root = staging(&root.name);
+        let pk = root.primary_key();
+        let mk = root.merge_key();
+        let mut sql = Vec::new();
+        let has_root_rows = !job.root.files.is_empty();
+        if has_root_rows && !pk.is_empty() {
+            let partition = pk.iter().map(|c| self.quote(c)).collect::<Vec<_>>().join(", ");
+            let order = root
+                .columns
+                .values()
+                .find(|c| c.dedup_sort.is_some())
+                .map(|c| {
+                    let dir = if c.dedup_sort.as_deref() == Some("asc") { "ASC" } else { "DESC" };
+                    format!(" ORDER BY {} {dir}", self.quote(&c.name))
+                })
+                .unwrap_or_default();
+            let id = self.quote(C_DLT_ID);
+            sql.push(format!(
+                "DELETE FROM {stg_root} WHERE {id} IN (SELECT {id} FROM (SELECT {id}, ROW_NUMBER() OVER (PARTITION BY {partition}{order}) AS _dlt_dedup_rn FROM {stg_root}) AS _dlt_dedup WHERE _dlt_dedup_rn > 1)"
+            ));
+        }
+        let key_match = |target: &str| -> Option<String> {
+            let eq = |cols: &[&str]| {
+                cols.iter()
+                    .map(|c| format!("s.{q} = {target}.{q}", q = self.quote(c)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            };
+            let mut alts = Vec::new();
+            if !pk.is_empty() {
+                alts.push(format!("({})", eq(&pk)));
+            }
+            if !mk.is_empty() {
+                alts.push(format!("({})", eq(&mk)));
+            }
+            (!alts.is_empty())
+                .then(|| format!("EXISTS (SELECT 1 FROM {stg_root} AS s WHERE {})", alts.join(" OR ")))
+        };
+        if has_root_rows {
+            if let Some(root_match) = key_match("d") {
+                for nested in job.nested.iter().rev() {
+                    if !nested.table.columns.contains_key(C_DLT_ROOT_ID) {
+                        continue;
+                    }
+                    sql.push(format!(
+                        "DELETE FROM {} WHERE {} IN (SELECT d.{} FROM {} AS d WHERE {root_match})",
+                        self.table(&nested.table.name),
+                        self.quote(C_DLT_ROOT_ID),
+                        self.quote(C_DLT_ID),
+                        self.table(&root.name),
+                    ));
+                }
+                let target = self.table(&root.name);
+                sql.push(format!(
+                    "DELETE FROM {target} WHERE {}",
+                    key_match(&target).expect("keys exist")
+                ));
+            }
+            sql.push(self.insert_from(root, &stg_root, None));
+        }
+        for nested in &job.nested {
+            if nested.files.is_empty() {
+                continue;
+            }
+            let filter = nested.table.columns.contains_key(C_DLT_ROOT_ID).then(|| {
+                format!(
+                    "{} IN (SELECT {} FROM {stg_root})",
+                    self.quote(C_DLT_ROOT_ID),
+                    self.quote(C_DLT_ID)
+                )
+            });
+            let filter = if has_root_rows { filter } else { None };
+            sql.push(self.insert_from(&nested.table, &staging(&nested.table.name), filter.as_deref()));
+        }
+        sql
+    }
+
+    fn timestamp_literal(&self, rfc3339: &str) -> String {
+        let ty = self.caps.sql_type(&Column::new("t", DataType::Timestamp));
+        format!("CAST({} AS {ty})", literal(rfc3339))
+    }
+
+    /// Record a completed load in `_dlt_loads` (status 0).
+    pub fn insert_load(&self, load_id: &str, schema: &Schema, inserted_at: &str) -> String {
+        format!(
+            "INSERT INTO {} ({}, {}, {}, {}, {}) VALUES ({}, {}, 0, {}, {})",
+            self.table(crate::LOADS_TABLE),
+            self.quote("load_id"),
+            self.quote("schema_name"),
+            self.quote("status"),
+            self.quote("inserted_at"),
+            self.quote("schema_version_hash"),
+            literal(load_id),
+            literal(&schema.name),
+            self.timestamp_literal(inserted_at),
+            literal(&schema.version_hash),
+        )
+    }
+
+    /// Store a schema version in `_dlt_version` unless its hash is there already.
+    pub fn insert_version(&self, schema: &Schema, schema_json: &str, inserted_at: &str) -> String {
+        let t = self.table(crate::VERSION_TABLE);
+        format!(
+            "INSERT INTO {t} ({}, {}, {}, {}, {}, {}) SELECT {}, {}, {}, {}, {}, {} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {} = {})",
+            self.quote("version"),
+            self.quote("engine_version"),
+            self.quote("inserted_at"),
+            self.quote("schema_name"),
+            self.quote("version_hash"),
+            self.quote("schema"),
+            schema.version,
+            schema.engine_version,
+            self.timestamp_literal(inserted_at),
+            literal(&schema.name),
+            literal(&schema.version_hash),
+            literal(schema_json),
+            self.quote("version_hash"),
+            literal(&schema.version_hash),
+        )
+    }
+
+    /// Store a state snapshot in `_dlt_pipeline_state` for `load_id`.
+    pub fn insert_state(&self, record: &StateRecord, load_id: &str, dlt_id: &str) -> String {
+        format!(
+            "INSERT INTO {} ({}, {}, {}, {}, {}, {}, {}, {}) VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
+            self.table(crate::STATE_TABLE),
+            self.quote("version"),
+            self.quote("engine_version"),
+            self.quote("pipeline_name"),
+            self.quote("state"),
+            self.quote("created_at"),
+            self.quote("version_hash"),
+            self.quote(C_DLT_LOAD_ID),
+            self.quote(C_DLT_ID),
+            record.version,
+            crate::schema::ENGINE_VERSION,
+            literal(&record.pipeline_name),
+            literal(&crate::state::compress_state(&record.state)),
+            self.timestamp_literal(&record.created_at),
+            literal(&record.version_hash),
+            literal(load_id),
+            literal(dlt_id),
+        )
+    }
+
+    /// Count of `_dlt_loads` rows for `load_id` with status 0.
+    pub fn select_load(&self, load_id: &str) -> String {
+        format!(
+            "SELECT COUNT(*) FROM {} WHERE {} = {} AND {} = 0",
+            self.table(crate::LOADS_TABLE),
+            self.quote("load_id"),
+            literal(load_id),
+            self.quote("status")
+        )
+    }
+
+    /// The newest stored schema JSON named `schema_name`.
+    pub fn select_schema(&self, schema_name: &str) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE {} = {} ORDER BY {} DESC, {} DESC LIMIT 1",
+            self.quote("schema"),
+            self.table(crate::VERSION_TABLE),
+            self.quote("schema_name"),
+            literal(schema_name),
+            self.quote("version"),
+            self.quote("inserted_at"),
+        )
+    }
+
+    /// The newest state of `pipeline_name` from a completed load: columns version,
+    /// version_hash, state, created_at (as text).
+    pub fn select_state(&self, pipeline_name: &str) -> String {
+        format!(
+            "SELECT s.{v}, s.{h}, s.{st}, CAST(s.{c} AS VARCHAR) FROM {state} AS s JOIN {loads} AS l ON l.{lid} = s.{slid} WHERE s.{p} = {name} AND l.{status} = 0 ORDER BY l.{lid} DESC LIMIT 1",
+            v = self.quote("version"),
+            h = self.quote("version_hash"),
+            st = self.quote("state"),
+            c = self.quote("created_at"),
+            state = self.table(crate::STATE_TABLE),
+            loads = self.table(crate::LOADS_TABLE),
+            lid = self.quote("load_id"),
+            slid = self.quote(C_DLT_LOAD_ID),
+            p = self.quote("pipeline_name"),
+            name = literal(pipeline_name),
+            status = self.quote("status"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::{CaseFold, FileFormat, standard_sql_type};
+    use crate::destination::TableJob;
+    use crate::schema::{MergeStrategy, WriteDisposition};
+
+    fn caps(fold: CaseFold) -> Capabilities {
+        Capabilities {
+            max_identifier_length: 63,
+            max_column_identifier_length: 63,
+            casefold: fold,
+            case_sensitive: true,
+            identifier_quote: '"',
+            escape_quote_with_backslash: false,
+            preferred_file_format: FileFormat::Parquet,
+            supports_transactions: true,
+            merge_strategies: vec![MergeStrategy::DeleteInsert],
+            max_decimal_precision: 38,
+            type_mapper: standard_sql_type,
+        }
+    }
+
+    #[test]
+    fn identifiers_are_quoted_escaped_and_folded() {
+        let c = caps(CaseFold::None);
+        let d = SqlDialect::new(&c, "my data");
+        assert_eq!(d.quote("a\"b;c"), "\"a\"\"b;c\"");
+        assert_eq!(d.table("t"), "\"my data\".\"t\"");
+        let up = caps(CaseFold::Upper);
+        assert_eq!(SqlDialect::new(&up, "ds").table("orders"), "\"DS\".\"ORDERS\"");
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn merge_deletes_nested_through_root_key_then_inserts() {
+        let c = caps(CaseFold::None);
+        let d = SqlDialect::new(&c, "ds");
+        let root = Table::new("orders")
+            .with_column(Column::new("id", DataType::Bigint).primary_key())
+            .with_column(Column::new(C_DLT_ID, DataType::Text).not_null());
+        let nested = Table::nested("orders__items", "orders")
+            .with_column(Column::new(C_DLT_ROOT_ID, DataType::Text))
+            .with_column(Column::new(C_DLT_ID, DataType::Text));
+        let job = ChainJob {
+            load_id: "1".into(),
+            disposition: WriteDisposition::Merge,
+            merge_strategy: MergeStrategy::DeleteInsert,
+            root: TableJob { table: root, files: vec!["a".into()], rows: 1 },
+            nested: vec![TableJob { table: nested, files: vec!["b".into()], rows: 1 }],
+        };
+        let sql = d.merge_delete_insert(&job, &|t| format!("stg_{t}"));
+        assert_eq!(sql.len(), 5, "{sql:#?}");
+        assert!(sql[0].starts_with("DELETE FROM stg_orders WHERE \"_dlt_id\" IN"));
+        assert!(sql[1].starts_with("DELETE FROM \"ds\".\"orders__items\" WHERE \"_dlt_root_id\" IN"));
+        assert!(sql[2].starts_with("DELETE FROM \"ds\".\"orders\" WHERE EXISTS"));
+        assert!(sql[3].starts_with("INSERT INTO \"ds\".\"orders\""));
+        assert!(sql[4].ends_with("WHERE \"_dlt_root_id\" IN (SELECT \"_dlt_id\" FROM stg_orders)"));
+    }
+}
