@@ -165,7 +165,9 @@ mod tests {
         assert_eq!(n("  padded "), "padded");
         assert_eq!(n("a+b-c*d@e|f"), "axb_cxdaelf");
         assert_eq!(n("name_"), "namex");
-        assert_eq!(n("a___b"), "a__b");
+        // `__` marks a path: the parts `a` and `_b` are normalized separately and joined again
+        assert_eq!(n("a___b"), "a___b");
+        assert_eq!(snake_case_fragment("a___b"), "a_b");
         assert_eq!(n("price (EUR)"), "price_eurx");
         assert_eq!(n("Straße"), "stra_e");
         assert_eq!(n(""), "_empty");

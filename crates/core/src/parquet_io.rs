@@ -18,6 +18,7 @@ pub struct ParquetFileWriter {
     tmp_path: PathBuf,
     final_path: PathBuf,
     writer: ArrowWriter<File>,
+    schema: SchemaRef,
     rows: u64,
 }
 
@@ -30,18 +31,19 @@ impl ParquetFileWriter {
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
             .set_max_row_group_row_count(Some(ROW_GROUP_SIZE))
             .build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
         Ok(Self {
             tmp_path,
             final_path: final_path.to_path_buf(),
             writer,
+            schema,
             rows: 0,
         })
     }
 
     /// The schema of the file.
     pub fn schema(&self) -> SchemaRef {
-        self.writer.schema().clone()
+        self.schema.clone()
     }
 
     /// Append a batch (its schema must equal the file's).

@@ -139,6 +139,29 @@ impl<'a> SqlDialect<'a> {
         )
     }
 
+    /// Delete duplicate primary keys from a staged root table, keeping one row per key (the first
+    /// by the `dedup_sort` column when one is hinted). `None` without a primary key.
+    pub fn dedup_staged_root(&self, root: &Table, stg_root: &str) -> Option<String> {
+        let pk = root.primary_key();
+        if pk.is_empty() {
+            return None;
+        }
+        let partition = pk.iter().map(|c| self.quote(c)).collect::<Vec<_>>().join(", ");
+        let order = root
+            .columns
+            .values()
+            .find(|c| c.dedup_sort.is_some())
+            .map(|c| {
+                let dir = if c.dedup_sort.as_deref() == Some("asc") { "ASC" } else { "DESC" };
+                format!(" ORDER BY {} {dir}", self.quote(&c.name))
+            })
+            .unwrap_or_default();
+        let id = self.quote(C_DLT_ID);
+        Some(format!(
+            "DELETE FROM {stg_root} WHERE {id} IN (SELECT {id} FROM (SELECT {id}, ROW_NUMBER() OVER (PARTITION BY {partition}{order}) AS _dlt_dedup_rn FROM {stg_root}) AS _dlt_dedup WHERE _dlt_dedup_rn > 1)"
+        ))
+    }
+
     /// Delete-insert merge of a chain whose tables with rows were loaded into staging tables
     /// named by `staging` (qualified, quoted names). Incoming root rows are deduplicated on the
     /// primary key; existing rows matching the primary or merge key are deleted with their nested
@@ -154,21 +177,8 @@ impl<'a> SqlDialect<'a> {
         let mk = root.merge_key();
         let mut sql = Vec::new();
         let has_root_rows = !job.root.files.is_empty();
-        if has_root_rows && !pk.is_empty() {
-            let partition = pk.iter().map(|c| self.quote(c)).collect::<Vec<_>>().join(", ");
-            let order = root
-                .columns
-                .values()
-                .find(|c| c.dedup_sort.is_some())
-                .map(|c| {
-                    let dir = if c.dedup_sort.as_deref() == Some("asc") { "ASC" } else { "DESC" };
-                    format!(" ORDER BY {} {dir}", self.quote(&c.name))
-                })
-                .unwrap_or_default();
-            let id = self.quote(C_DLT_ID);
-            sql.push(format!(
-                "DELETE FROM {stg_root} WHERE {id} IN (SELECT {id} FROM (SELECT {id}, ROW_NUMBER() OVER (PARTITION BY {partition}{order}) AS _dlt_dedup_rn FROM {stg_root}) AS _dlt_dedup WHERE _dlt_dedup_rn > 1)"
-            ));
+        if has_root_rows {
+            sql.extend(self.dedup_staged_root(root, &stg_root));
         }
         let key_match = |target: &str| -> Option<String> {
             let eq = |cols: &[&str]| {
@@ -222,6 +232,90 @@ impl<'a> SqlDialect<'a> {
             });
             let filter = if has_root_rows { filter } else { None };
             sql.push(self.insert_from(&nested.table, &staging(&nested.table.name), filter.as_deref()));
+        }
+        sql
+    }
+
+    /// Upsert merge (standard `MERGE`) of a chain whose tables with rows were loaded into
+    /// staging tables named by `staging`. Incoming rows are deduplicated on their match key
+    /// (a `MERGE` may touch a target row only once); root rows are matched on the primary key,
+    /// nested rows on `_dlt_id`; matched rows are updated, the others inserted. Nested rows of
+    /// merged roots that the load no longer has are deleted (through `_dlt_root_id`).
+    /// The root table must have a primary key.
+    pub fn merge_upsert(&self, job: &ChainJob, staging: &dyn Fn(&str) -> String) -> Vec<String> {
+        let root = &job.root.table;
+        let stg_root = staging(&root.name);
+        let has_root_rows = !job.root.files.is_empty();
+        let pk = root.primary_key();
+        let mut sql = Vec::new();
+        if !has_root_rows || pk.is_empty() {
+            return sql;
+        }
+        let merge = |table: &Table, stg: &str, keys: &[&str]| -> String {
+            let cols: Vec<&Column> = table.complete_columns().collect();
+            let on = keys
+                .iter()
+                .map(|k| format!("d.{q} = s.{q}", q = self.quote(k)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let set = cols
+                .iter()
+                .filter(|c| !keys.contains(&c.name.as_str()))
+                .map(|c| format!("{q} = s.{q}", q = self.quote(&c.name)))
+                .collect::<Vec<_>>();
+            let names = cols.iter().map(|c| self.quote(&c.name)).collect::<Vec<_>>();
+            let values = names.iter().map(|n| format!("s.{n}")).collect::<Vec<_>>();
+            let update = if set.is_empty() {
+                String::new()
+            } else {
+                format!(" WHEN MATCHED THEN UPDATE SET {}", set.join(", "))
+            };
+            // One source row per key: rows with equal keys (and so often equal `_dlt_id`s)
+            // are ranked, by the `dedup_sort` column when one is hinted.
+            let partition = keys.iter().map(|k| self.quote(k)).collect::<Vec<_>>().join(", ");
+            let order = table
+                .columns
+                .values()
+                .find(|c| c.dedup_sort.is_some())
+                .map(|c| {
+                    let dir = if c.dedup_sort.as_deref() == Some("asc") { "ASC" } else { "DESC" };
+                    format!(" ORDER BY {} {dir}", self.quote(&c.name))
+                })
+                .unwrap_or_default();
+            let source = format!(
+                "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition}{order}) AS _dlt_dedup_rn FROM {stg}) AS _dlt_dedup WHERE _dlt_dedup_rn = 1)"
+            );
+            format!(
+                "MERGE INTO {} AS d USING {source} AS s ON {on}{update} WHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
+                self.table(&table.name),
+                names.join(", "),
+                values.join(", ")
+            )
+        };
+        sql.push(merge(root, &stg_root, &pk));
+        let root_id = self.quote(C_DLT_ROOT_ID);
+        let id = self.quote(C_DLT_ID);
+        for nested in &job.nested {
+            if nested.table.complete_columns().next().is_none() {
+                continue;
+            }
+            let target = self.table(&nested.table.name);
+            let has_root_key = nested.table.columns.contains_key(C_DLT_ROOT_ID);
+            if nested.files.is_empty() {
+                if has_root_key {
+                    sql.push(format!(
+                        "DELETE FROM {target} WHERE {root_id} IN (SELECT {id} FROM {stg_root})"
+                    ));
+                }
+                continue;
+            }
+            let stg = staging(&nested.table.name);
+            sql.push(merge(&nested.table, &stg, &[C_DLT_ID]));
+            if has_root_key {
+                sql.push(format!(
+                    "DELETE FROM {target} WHERE {root_id} IN (SELECT {id} FROM {stg_root}) AND {id} NOT IN (SELECT {id} FROM {stg})"
+                ));
+            }
         }
         sql
     }
