@@ -1,1 +1,29 @@
-//! placeholder
+//! The sluice pipeline: extract → normalize → package → load, with local state and schemas in
+//! a working directory, crash-safe packages, and dlt-compatible load info.
+//!
+//! ```no_run
+//! # async fn demo() -> sluice_core::Result<()> {
+//! use sluice_pipeline::{Pipeline, PipelineOptions, FileSource};
+//! let registry = sluice_core::Registry::new(); // register destinations here
+//! let options = PipelineOptions::new("my_pipeline", "duckdb");
+//! let mut pipeline = Pipeline::new(&registry, options)?;
+//! let source = FileSource::new("orders", vec!["orders.json".into()]);
+//! let info = pipeline.run(Box::new(source)).await?;
+//! println!("{info}");
+//! # Ok(()) }
+//! ```
+
+pub mod dataset;
+pub mod failpoint;
+pub mod file_source;
+pub mod info;
+pub mod package;
+pub mod paths;
+pub mod pipeline;
+pub mod state;
+
+pub use dataset::Dataset;
+pub use file_source::FileSource;
+pub use info::{PackageSummary, RunInfo};
+pub use pipeline::{Pipeline, PipelineOptions};
+pub use state::PipelineState;

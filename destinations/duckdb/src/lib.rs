@@ -1,1 +1,646 @@
-//! placeholder
+//! The embedded DuckDB destination of sluice, the default destination.
+//!
+//! The dataset is a DuckDB schema in one database file (`<pipeline_name>.duckdb` in the working
+//! directory unless `[destination.duckdb] credentials` says otherwise). Tables are loaded in bulk
+//! from the package's Parquet files with `INSERT … BY NAME SELECT * FROM read_parquet([…])`,
+//! never row at a time. A whole package (schema changes, data of all tables, the `_dlt_loads`,
+//! `_dlt_version` and `_dlt_pipeline_state` rows) commits in one transaction: readers never see
+//! half a load, an emptied table during a replace, or a load that is not recorded.
+//!
+//! ```no_run
+//! use sluice_core::{DestinationFactory, Registry};
+//! let mut registry = Registry::new();
+//! registry.register(std::sync::Arc::new(sluice_duckdb::DuckDbFactory));
+//! assert_eq!(sluice_duckdb::DuckDbFactory.name(), "duckdb");
+//! ```
+
+mod config;
+
+pub use config::{DatabaseLocation, DuckDbSettings, MEMORY};
+
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use duckdb::Connection;
+use sluice_core::capabilities::{CaseFold, FileFormat};
+use sluice_core::naming::digest128;
+use sluice_core::schema::system_tables;
+use sluice_core::sql::{SqlDialect, literal};
+use sluice_core::{
+    Capabilities, ChainJob, Column, DataType, Destination, DestinationConfig, DestinationFactory,
+    Error, LoadCommit, MergeStrategy, Result, Schema, SchemaChange, StateRecord, TableJob,
+    WriteDisposition,
+};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// The registry name of this destination.
+pub const NAME: &str = "duckdb";
+
+/// The DuckDB destination factory (registered as `duckdb`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DuckDbFactory;
+
+/// DuckDB's capabilities: long identifiers kept as they are but compared case-insensitively,
+/// Parquet load files, transactional loads, delete-insert and upsert merges.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        max_identifier_length: 65536,
+        max_column_identifier_length: 65536,
+        casefold: CaseFold::None,
+        case_sensitive: false,
+        identifier_quote: '"',
+        escape_quote_with_backslash: false,
+        preferred_file_format: FileFormat::Parquet,
+        supports_transactions: true,
+        merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
+        max_decimal_precision: 38,
+        type_mapper: duckdb_sql_type,
+    }
+}
+
+/// The DuckDB SQL type of a column.
+pub fn duckdb_sql_type(column: &Column) -> String {
+    match column.data_type.unwrap_or(DataType::Text) {
+        DataType::Text => "VARCHAR".into(),
+        DataType::Bigint => "BIGINT".into(),
+        DataType::Double => "DOUBLE".into(),
+        DataType::Bool => "BOOLEAN".into(),
+        DataType::Timestamp => {
+            if column.timezone == Some(false) {
+                "TIMESTAMP".into()
+            } else {
+                "TIMESTAMP WITH TIME ZONE".into()
+            }
+        }
+        DataType::Date => "DATE".into(),
+        DataType::Time => "TIME".into(),
+        DataType::Decimal => {
+            let (p, s) = sluice_core::arrow_types::decimal_precision(column);
+            format!("DECIMAL({p},{s})")
+        }
+        DataType::Wei => "DECIMAL(38,0)".into(),
+        DataType::Binary => "BLOB".into(),
+        DataType::Json => "JSON".into(),
+    }
+}
+
+#[async_trait]
+impl DestinationFactory for DuckDbFactory {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
+    }
+
+    fn validate(&self, config: &DestinationConfig) -> Result<()> {
+        DuckDbSettings::resolve(config).map(|_| ())
+    }
+
+    async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
+        let settings = DuckDbSettings::resolve(config)?;
+        Ok(Box::new(DuckDbDestination::open(settings)?))
+    }
+}
+
+/// A connected DuckDB destination bound to one dataset.
+pub struct DuckDbDestination {
+    conn: Connection,
+    caps: Capabilities,
+    settings: DuckDbSettings,
+    in_transaction: bool,
+    search_path_set: bool,
+}
+
+impl std::fmt::Debug for DuckDbDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DuckDbDestination")
+            .field("location", &self.settings.database.display())
+            .field("dataset", &self.settings.dataset)
+            .field("in_transaction", &self.in_transaction)
+            .finish()
+    }
+}
+
+/// Map a DuckDB error to a destination error with context.
+fn db_err(context: impl std::fmt::Display) -> impl FnOnce(duckdb::Error) -> Error {
+    move |e| Error::destination(format!("duckdb: {context}")).with_source(e)
+}
+
+/// What a statement is, for error messages (its first words, never literals).
+fn statement_kind(sql: &str) -> String {
+    sql.split_whitespace()
+        .take_while(|w| !w.starts_with(['"', '\'', '(']))
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl DuckDbDestination {
+    /// Open (or create) the database of `settings`.
+    pub fn open(settings: DuckDbSettings) -> Result<Self> {
+        let conn = match &settings.database {
+            DatabaseLocation::Memory => {
+                Connection::open_in_memory().map_err(db_err("cannot open an in-memory database"))?
+            }
+            DatabaseLocation::File(path) => {
+                if let Some(parent) = path.parent()
+                    && !parent.as_os_str().is_empty()
+                    && !parent.is_dir()
+                {
+                    return Err(Error::config(format!(
+                        "cannot open the DuckDB database {}: the folder {} does not exist \
+                         (set destination.duckdb.credentials to a path in an existing folder)",
+                        path.display(),
+                        parent.display()
+                    )));
+                }
+                Connection::open(path).map_err(db_err(format!(
+                    "cannot open the database {}",
+                    path.display()
+                )))?
+            }
+        };
+        Ok(Self {
+            conn,
+            caps: capabilities(),
+            settings,
+            in_transaction: false,
+            search_path_set: false,
+        })
+    }
+
+    /// The database file, `None` for an in-memory database.
+    pub fn database_path(&self) -> Option<PathBuf> {
+        match &self.settings.database {
+            DatabaseLocation::Memory => None,
+            DatabaseLocation::File(p) => Some(p.clone()),
+        }
+    }
+
+    /// The underlying connection (for embedding programs that want to run their own SQL).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn dialect(&self) -> SqlDialect<'_> {
+        SqlDialect::new(&self.caps, self.settings.dataset.clone())
+    }
+
+    /// Execute one statement; returns the rows it changed.
+    fn exec(&self, sql: &str, context: &str) -> Result<usize> {
+        tracing::trace!(target: "sluice::duckdb", statement = %statement_kind(sql), "execute");
+        self.conn
+            .execute(sql, [])
+            .map_err(db_err(format!("{context} ({})", statement_kind(sql))))
+    }
+
+    fn query_count(&self, sql: &str, context: &str) -> Result<i64> {
+        self.conn
+            .query_row(sql, [], |r| r.get::<_, i64>(0))
+            .map_err(db_err(context.to_string()))
+    }
+
+    fn schema_exists(&self) -> Result<bool> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM information_schema.schemata WHERE lower(schema_name) = lower({})",
+            literal(&self.settings.dataset)
+        );
+        Ok(self.query_count(&sql, "cannot look up the dataset")? > 0)
+    }
+
+    fn table_exists(&self, table: &str) -> Result<bool> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE lower(table_schema) = lower({}) AND lower(table_name) = lower({})",
+            literal(&self.settings.dataset),
+            literal(table)
+        );
+        Ok(self.query_count(&sql, &format!("cannot look up table {table}"))? > 0)
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        if !self.in_transaction {
+            self.conn
+                .execute_batch("BEGIN TRANSACTION")
+                .map_err(db_err("cannot begin a transaction"))?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// The `read_parquet` table function over a table's files.
+    fn read_parquet(&self, job: &TableJob) -> String {
+        let files: Vec<String> = job
+            .files
+            .iter()
+            .map(|f| literal(&f.to_string_lossy()))
+            .collect();
+        format!("read_parquet([{}], union_by_name = true)", files.join(", "))
+    }
+
+    /// Bulk insert a table's files into `target` (a qualified, quoted name).
+    fn insert_files(&self, job: &TableJob, target: &str) -> Result<u64> {
+        if job.files.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "INSERT INTO {target} BY NAME SELECT * FROM {}",
+            self.read_parquet(job)
+        );
+        let n = self.exec(
+            &sql,
+            &format!(
+                "cannot load {} file(s) into table {}",
+                job.files.len(),
+                job.table.name
+            ),
+        )?;
+        Ok(n as u64)
+    }
+
+    fn write_append(&self, job: &ChainJob) -> Result<u64> {
+        let d = self.dialect();
+        let mut rows = 0;
+        for t in job.tables() {
+            rows += self.insert_files(t, &d.table(&t.table.name))?;
+        }
+        Ok(rows)
+    }
+
+    fn write_replace(&self, job: &ChainJob) -> Result<u64> {
+        let d = self.dialect();
+        let tables: Vec<&TableJob> = job.tables().collect();
+        for sql in d.delete_chain(job) {
+            // Skip tables that are not in the database (dropped by hand, never created).
+            let name = tables
+                .iter()
+                .find(|t| sql.ends_with(&d.table(&t.table.name)))
+                .map(|t| t.table.name.clone());
+            if let Some(name) = &name
+                && !self.table_exists(name)?
+            {
+                continue;
+            }
+            self.exec(
+                &sql,
+                &format!(
+                    "cannot empty table {} for replace",
+                    name.as_deref().unwrap_or("?")
+                ),
+            )?;
+        }
+        self.write_append(job)
+    }
+
+    fn write_merge(&self, job: &ChainJob) -> Result<u64> {
+        let root_name = &job.root.table.name;
+        match job.merge_strategy {
+            MergeStrategy::DeleteInsert => {}
+            MergeStrategy::Upsert => {
+                if job.root.table.primary_key().is_empty() {
+                    return Err(Error::schema(format!(
+                        "table {root_name}: the upsert merge strategy needs a primary key"
+                    )));
+                }
+            }
+            other => {
+                return Err(Error::config(format!(
+                    "table {root_name}: merge strategy {other:?} is not supported by duckdb; \
+                     use delete-insert or upsert"
+                )));
+            }
+        }
+        // Nested tables that get no rows and are not in the database (never created, dropped
+        // by hand) have nothing to delete from: leave them out of the merge statements.
+        let mut job = job.clone();
+        let mut nested = Vec::with_capacity(job.nested.len());
+        for t in std::mem::take(&mut job.nested) {
+            if !t.files.is_empty() || self.table_exists(&t.table.name)? {
+                nested.push(t);
+            }
+        }
+        job.nested = nested;
+        let job = &job;
+        let d = self.dialect();
+        let mut staging: HashMap<String, String> = HashMap::new();
+        for (i, t) in job.tables().enumerate() {
+            if t.files.is_empty() {
+                continue;
+            }
+            let stg = format!("temp.main.{}", d.quote(&format!("_sluice_staging_{i}")));
+            self.exec(
+                &format!(
+                    "CREATE OR REPLACE TEMP TABLE {} AS SELECT * FROM {} LIMIT 0",
+                    d.quote(&format!("_sluice_staging_{i}")),
+                    d.table(&t.table.name)
+                ),
+                &format!("cannot create the staging table of {}", t.table.name),
+            )?;
+            self.insert_files(t, &stg)?;
+            staging.insert(t.table.name.clone(), stg);
+        }
+        let lookup = |name: &str| -> String {
+            staging
+                .get(name)
+                .cloned()
+                // A table without files has no staging table; merge SQL does not touch it then.
+                .unwrap_or_else(|| d.table(name))
+        };
+        let mut rows = 0u64;
+        let context = format!("cannot merge into table {root_name}");
+        let statements = match job.merge_strategy {
+            MergeStrategy::Upsert => d.merge_upsert(job, &lookup),
+            _ => d.merge_delete_insert(job, &lookup),
+        };
+        for sql in statements {
+            let n = self.exec(&sql, &context)?;
+            if sql.starts_with("INSERT") || sql.starts_with("MERGE") {
+                rows += n as u64;
+            }
+        }
+        for stg in staging.values() {
+            self.exec(
+                &format!("DROP TABLE IF EXISTS {stg}"),
+                "cannot drop a staging table",
+            )?;
+        }
+        Ok(rows)
+    }
+
+    fn new_dlt_id() -> String {
+        let bytes: u128 = rand::random();
+        digest128(&format!("{bytes:032x}"), 10)
+    }
+}
+
+#[async_trait]
+impl Destination for DuckDbDestination {
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn location(&self) -> String {
+        self.settings.database.display()
+    }
+
+    async fn check(&mut self) -> Result<()> {
+        self.query_count("SELECT 1", "the database does not answer")
+            .map(|_| ())
+    }
+
+    async fn initialize(&mut self) -> Result<()> {
+        let d = self.dialect();
+        let mut statements = vec![d.create_dataset()];
+        statements.extend(system_tables().iter().map(|t| d.create_table(t)));
+        let autocommit = !self.in_transaction;
+        if autocommit {
+            self.begin()?;
+        }
+        let result = statements.iter().try_for_each(|s| {
+            self.exec(s, "cannot create the dataset and system tables")
+                .map(|_| ())
+        });
+        if autocommit {
+            self.in_transaction = false;
+            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            let ended = self
+                .conn
+                .execute_batch(end)
+                .map_err(db_err("cannot commit the dataset creation"));
+            result?;
+            ended?;
+        } else {
+            result?;
+        }
+        self.set_search_path();
+        Ok(())
+    }
+
+    async fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
+        if !self.table_exists(sluice_core::LOADS_TABLE)? {
+            return Ok(false);
+        }
+        let n = self.query_count(
+            &self.dialect().select_load(load_id),
+            "cannot read the loads table",
+        )?;
+        Ok(n > 0)
+    }
+
+    async fn begin_load(&mut self, load_id: &str) -> Result<()> {
+        tracing::debug!(target: "sluice::duckdb", load_id, "begin load");
+        self.begin()
+    }
+
+    async fn apply_schema_changes(&mut self, changes: &[SchemaChange]) -> Result<()> {
+        let d = self.dialect();
+        for change in changes {
+            let context = match change {
+                SchemaChange::CreateTable { table } => {
+                    format!("cannot create table {}", table.name)
+                }
+                SchemaChange::AddColumns { table, .. } => {
+                    format!("cannot add columns to table {table}")
+                }
+            };
+            for sql in d.schema_change(change) {
+                self.exec(&sql, &context)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_chain(&mut self, job: &ChainJob) -> Result<u64> {
+        match job.disposition {
+            WriteDisposition::Append => self.write_append(job),
+            WriteDisposition::Replace => self.write_replace(job),
+            WriteDisposition::Merge => self.write_merge(job),
+            WriteDisposition::Skip => Ok(0),
+        }
+    }
+
+    async fn commit_load(&mut self, commit: &LoadCommit) -> Result<()> {
+        self.begin()?;
+        let d = self.dialect();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let schema_json = commit.schema.to_json()?;
+        let mut statements = vec![(
+            d.insert_version(&commit.schema, &schema_json, &now),
+            "cannot store the schema version",
+        )];
+        if let Some(state) = &commit.state {
+            statements.push((
+                d.insert_state(state, &commit.load_id, &Self::new_dlt_id()),
+                "cannot store the pipeline state",
+            ));
+        }
+        statements.push((
+            d.insert_load(&commit.load_id, &commit.schema, &now),
+            "cannot record the load",
+        ));
+        for (sql, context) in &statements {
+            self.exec(sql, &format!("load {}: {context}", commit.load_id))?;
+        }
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(db_err(format!("load {}: cannot commit", commit.load_id)))?;
+        self.in_transaction = false;
+        tracing::debug!(target: "sluice::duckdb", load_id = %commit.load_id, "load committed");
+        Ok(())
+    }
+
+    async fn abort_load(&mut self) -> Result<()> {
+        if self.in_transaction || !self.conn.is_autocommit() {
+            self.in_transaction = false;
+            self.conn
+                .execute_batch("ROLLBACK")
+                .map_err(db_err("cannot roll back the load"))?;
+        }
+        Ok(())
+    }
+
+    async fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>> {
+        if !self.table_exists(sluice_core::VERSION_TABLE)? {
+            return Ok(None);
+        }
+        let sql = self.dialect().select_schema(schema_name);
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(db_err("cannot read the stored schema"))?;
+        let mut rows = stmt
+            .query([])
+            .map_err(db_err("cannot read the stored schema"))?;
+        let Some(row) = rows
+            .next()
+            .map_err(db_err("cannot read the stored schema"))?
+        else {
+            return Ok(None);
+        };
+        let text: String = row
+            .get(0)
+            .map_err(db_err("cannot read the stored schema"))?;
+        Ok(Some(parse_stored_schema(&text).map_err(|e| {
+            e.context(format!("stored schema '{schema_name}'"))
+        })?))
+    }
+
+    async fn stored_state(&mut self, pipeline_name: &str) -> Result<Option<StateRecord>> {
+        if !self.table_exists(sluice_core::STATE_TABLE)?
+            || !self.table_exists(sluice_core::LOADS_TABLE)?
+        {
+            return Ok(None);
+        }
+        let sql = self.dialect().select_state(pipeline_name);
+        let ctx = "cannot read the stored pipeline state";
+        let mut stmt = self.conn.prepare(&sql).map_err(db_err(ctx))?;
+        let mut rows = stmt.query([]).map_err(db_err(ctx))?;
+        let Some(row) = rows.next().map_err(db_err(ctx))? else {
+            return Ok(None);
+        };
+        let version: i64 = row.get(0).map_err(db_err(ctx))?;
+        let version_hash: Option<String> = row.get(1).map_err(db_err(ctx))?;
+        let state: String = row.get(2).map_err(db_err(ctx))?;
+        let created_at: String = row.get(3).map_err(db_err(ctx))?;
+        Ok(Some(StateRecord {
+            pipeline_name: pipeline_name.to_string(),
+            version: version.max(0) as u64,
+            version_hash: version_hash.unwrap_or_default(),
+            state: sluice_core::state::decompress_state(&state)
+                .map_err(|e| e.context(format!("pipeline state of '{pipeline_name}'")))?,
+            created_at: to_rfc3339(&created_at),
+        }))
+    }
+
+    async fn drop_tables(&mut self, tables: &[String]) -> Result<()> {
+        let d = self.dialect();
+        for t in tables {
+            self.exec(
+                &format!("DROP TABLE IF EXISTS {}", d.table(t)),
+                &format!("cannot drop table {t}"),
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
+        if !self.search_path_set {
+            self.set_search_path();
+        }
+        let mut stmt = self.conn.prepare(sql).map_err(db_err("query failed"))?;
+        let arrow = stmt.query_arrow([]).map_err(db_err("query failed"))?;
+        let schema = arrow.get_schema();
+        let batches: Vec<RecordBatch> = arrow.collect();
+        if batches.is_empty() {
+            return Ok(vec![RecordBatch::new_empty(schema)]);
+        }
+        Ok(batches)
+    }
+}
+
+impl DuckDbDestination {
+    /// Let unqualified names in [`Destination::query`] resolve in the dataset first (as dlt's
+    /// SQL client does). Best effort: nothing happens while the dataset does not exist.
+    fn set_search_path(&mut self) {
+        if matches!(self.schema_exists(), Ok(true)) {
+            let sql = format!(
+                "SET search_path = {}",
+                literal(&format!("{},main", self.dialect().dataset()))
+            );
+            self.search_path_set = self.conn.execute_batch(&sql).is_ok();
+        }
+    }
+}
+
+/// Parse a schema stored in `_dlt_version`: JSON, or (as dlt stores large schemas) base64 of
+/// zlib-compressed JSON.
+fn parse_stored_schema(text: &str) -> Result<Schema> {
+    if text.trim_start().starts_with('{') {
+        return Schema::from_json(text);
+    }
+    let value = sluice_core::state::decompress_state(text)?;
+    serde_json::from_value(value).map_err(|e| Error::input("invalid stored schema").with_source(e))
+}
+
+/// DuckDB prints `TIMESTAMP WITH TIME ZONE` as `2026-01-01 10:00:00.123+00`; make it RFC 3339.
+fn to_rfc3339(text: &str) -> String {
+    chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z")
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        })
+        .unwrap_or_else(|_| text.to_string())
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn statement_kinds_hide_names_and_literals() {
+        assert_eq!(
+            statement_kind("INSERT INTO \"ds\".\"t\" BY NAME"),
+            "INSERT INTO"
+        );
+        assert_eq!(
+            statement_kind("CREATE TABLE IF NOT EXISTS \"x\""),
+            "CREATE TABLE IF"
+        );
+    }
+
+    #[test]
+    fn destination_is_send() {
+        fn is_send<T: Send>() {}
+        is_send::<DuckDbDestination>();
+    }
+
+    #[test]
+    fn timestamps_become_rfc3339() {
+        assert_eq!(
+            to_rfc3339("2026-01-02 03:04:05.5+00"),
+            "2026-01-02T03:04:05.500Z"
+        );
+        assert_eq!(to_rfc3339("2026-01-02 03:04:05+00"), "2026-01-02T03:04:05Z");
+    }
+}

@@ -1,0 +1,27 @@
+# sluice: the commands people run. See README.md.
+SHELL := /bin/bash
+# One persistent target dir outside the clone, so the bundled DuckDB build is reused.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/sluice/target
+# Test services (virtualenvs, downloads) are cached here; runtime data goes to .services/.
+export SLUICE_CACHE_DIR ?= $(HOME)/.cache/sluice
+export SLUICE_SERVICES_DIR ?= $(CURDIR)/.services
+
+.PHONY: build test demo lint fmt bench services-up services-down clean-services
+
+build:
+	cargo build --workspace
+
+## Run every test, with every service the tests need started and stopped by scripts/test.sh.
+test:
+	bash scripts/test.sh
+
+## Load the bundled sample into the embedded DuckDB and show the tables.
+demo:
+	bash scripts/demo.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,193 @@
+//! Command-line arguments and dispatch.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// sluice loads REST APIs and JSON files into DuckDB, Postgres, BigQuery, Snowflake and
+/// Parquet lakes, in the same layout and with the same config as dlt.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). `SLUICE_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load JSON (array, object or concatenated objects) or JSON Lines files into a table.
+    LoadFile(LoadFileArgs),
+    /// List the destinations compiled into this build.
+    Destinations,
+    /// Inspect a pipeline: info, schema, trace, load-package, sync, drop-pending-packages.
+    Pipeline(PipelineArgs),
+    /// Run SQL against a pipeline's dataset and print the result.
+    Query(QueryArgs),
+}
+
+/// Arguments shared by commands that run a pipeline.
+#[derive(Debug, Args, Clone)]
+pub struct RunTarget {
+    /// Destination name (see `sluice destinations`).
+    #[arg(long, default_value = "duckdb")]
+    pub destination: String,
+    /// Dataset (schema) name; default `<pipeline_name>_data`.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Pipeline name.
+    #[arg(long, default_value = "sluice_pipeline")]
+    pub pipeline_name: String,
+    /// Folder of pipeline working dirs (default `~/.sluice/pipelines`, or `SLUICE_PIPELINES_DIR`).
+    #[arg(long, env = "SLUICE_PIPELINES_DIR")]
+    pub pipelines_dir: Option<PathBuf>,
+}
+
+/// Write dispositions.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Disposition {
+    /// Add rows.
+    Append,
+    /// Replace the table's rows.
+    Replace,
+    /// Merge on the primary key (delete-insert).
+    Merge,
+}
+
+/// Schema contract modes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum Contract {
+    /// Grow the schema.
+    Evolve,
+    /// Fail on any new table, column or type.
+    Freeze,
+    /// Drop rows that would change the schema.
+    DiscardRow,
+    /// Drop values that would change the schema.
+    DiscardValue,
+}
+
+/// `sluice load-file`.
+#[derive(Debug, Args)]
+pub struct LoadFileArgs {
+    /// Files to load (.json or .jsonl / .ndjson).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Table (resource) name.
+    #[arg(long)]
+    pub table: String,
+    #[command(flatten)]
+    pub target: RunTarget,
+    /// How rows are written.
+    #[arg(long, value_enum, default_value = "append")]
+    pub write_disposition: Disposition,
+    /// Primary key column(s), comma separated (source names).
+    #[arg(long, value_delimiter = ',')]
+    pub primary_key: Vec<String>,
+    /// Maximum depth of nested tables (0: no nested tables, nested data stored as JSON).
+    #[arg(long)]
+    pub max_table_nesting: Option<u32>,
+    /// What happens when data does not fit the schema.
+    #[arg(long, value_enum)]
+    pub schema_contract: Option<Contract>,
+}
+
+/// `sluice pipeline NAME …`.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Pipeline name.
+    pub name: String,
+    /// Folder of pipeline working dirs.
+    #[arg(long, env = "SLUICE_PIPELINES_DIR", global = true)]
+    pub pipelines_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: PipelineCommand,
+}
+
+/// Pipeline subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// State, schemas and packages of the pipeline.
+    Info,
+    /// The loaded tables with row counts and their first rows.
+    Show {
+        /// Rows to show per table.
+        #[arg(long, default_value_t = 3)]
+        rows: usize,
+    },
+    /// The schema as YAML (or JSON).
+    Schema {
+        /// Output format.
+        #[arg(long, default_value = "yaml")]
+        format: SchemaFormat,
+        /// Schema name (default: the pipeline's default schema).
+        #[arg(long)]
+        schema: Option<String>,
+    },
+    /// The last run's trace.
+    Trace,
+    /// A load package (default: the newest).
+    LoadPackage {
+        /// Load id.
+        load_id: Option<String>,
+    },
+    /// Load packages left pending by an interrupted run.
+    LoadPending,
+    /// Restore state and schema from the destination.
+    Sync,
+    /// Delete packages that were not loaded.
+    DropPendingPackages,
+}
+
+/// Schema output formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemaFormat {
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+/// `sluice query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// SQL to run; `{dataset}` is replaced by the quoted dataset name.
+    pub sql: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::output::Format,
+    /// Folder of pipeline working dirs.
+    #[arg(long, env = "SLUICE_PIPELINES_DIR")]
+    pub pipelines_dir: Option<PathBuf>,
+}
+
+/// Run the parsed command.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::LoadFile(args) => crate::load_file::run(args).await,
+        Command::Destinations => {
+            let registry = sluice::registry();
+            for f in registry.factories() {
+                let c = f.capabilities();
+                println!(
+                    "{:<12} identifiers up to {} chars, {} files, transactions: {}",
+                    f.name(),
+                    c.max_identifier_length,
+                    c.preferred_file_format.extension(),
+                    if c.supports_transactions { "yes" } else { "no" }
+                );
+            }
+            Ok(())
+        }
+        Command::Pipeline(args) => crate::inspect::run(args).await,
+        Command::Query(args) => crate::query::run(args).await,
+    }
+}

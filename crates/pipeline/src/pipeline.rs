@@ -1,0 +1,512 @@
+//! The pipeline: runs a source into a destination through crash-safe load packages.
+
+use crate::dataset::Dataset;
+use crate::failpoint;
+use crate::info::{PackageSummary, RunInfo};
+use crate::package::{self, Package, PackageWriter};
+use crate::paths::{self, PipelinePaths, write_atomic};
+use crate::state::PipelineState;
+use futures::StreamExt;
+use sluice_core::{
+    ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory, Error,
+    LoadCommit, Registry, Result, Schema, SchemaContract, Source, SourceEvent, TableJob,
+    WriteDisposition,
+};
+use sluice_normalize::{Normalizer, NormalizerConfig};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How to set up a pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Pipeline name (folder name of the working dir, default DuckDB file name).
+    pub name: String,
+    /// Destination name in the registry.
+    pub destination: String,
+    /// Dataset; defaults to the dataset of the last run, else `<name>_data`.
+    pub dataset_name: Option<String>,
+    /// Parent folder of pipeline working dirs; see [`paths::pipelines_dir`].
+    pub pipelines_dir: Option<PathBuf>,
+    /// Working directory of the run (config folder, default local files); the current dir by default.
+    pub working_dir: Option<PathBuf>,
+    /// Configuration; read from `.sluice/` (or `.dlt/`) in the working dir and the environment by default.
+    pub config: Option<ConfigProvider>,
+    /// Contract applied to every resource of the run, over the resources' own.
+    pub schema_contract: Option<SchemaContract>,
+    /// Rows per Arrow batch.
+    pub batch_size: usize,
+}
+
+impl PipelineOptions {
+    /// Options with defaults for pipeline `name` loading into `destination`.
+    pub fn new(name: &str, destination: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            destination: destination.to_string(),
+            dataset_name: None,
+            pipelines_dir: None,
+            working_dir: None,
+            config: None,
+            schema_contract: None,
+            batch_size: 10_000,
+        }
+    }
+}
+
+/// A pipeline bound to a destination and a dataset.
+pub struct Pipeline {
+    options: PipelineOptions,
+    factory: Arc<dyn DestinationFactory>,
+    paths: PipelinePaths,
+    dest_config: DestinationConfig,
+    state: PipelineState,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.options.name)
+            .field("destination", &self.options.destination)
+            .field("dataset", &self.dest_config.dataset_name)
+            .field("dir", &self.paths.root)
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// Set up the pipeline: working dir, state, and a validated destination config (no I/O
+    /// against the destination yet).
+    pub fn new(registry: &Registry, options: PipelineOptions) -> Result<Self> {
+        paths::validate_pipeline_name(&options.name)?;
+        let factory = registry.get(&options.destination)?;
+        let dir = paths::pipelines_dir(options.pipelines_dir.as_deref())?;
+        let paths = PipelinePaths::new(&dir, &options.name);
+        paths.create()?;
+        let state = PipelineState::load(&paths.state_file(), &options.name)?;
+        let working_dir = match &options.working_dir {
+            Some(d) => d.clone(),
+            None => std::env::current_dir()?,
+        };
+        let config = match &options.config {
+            Some(c) => c.clone(),
+            None => ConfigProvider::load(&working_dir)?,
+        };
+        let dataset_name = options
+            .dataset_name
+            .clone()
+            .or_else(|| state.dataset_name.clone())
+            .unwrap_or_else(|| format!("{}_data", options.name));
+        let dataset_name = factory.capabilities().table_naming().normalize_identifier(&dataset_name);
+        let dest_config = DestinationConfig {
+            destination_name: factory.name().to_string(),
+            pipeline_name: options.name.clone(),
+            dataset_name,
+            working_dir,
+            section: config.section(&["destination", factory.name()]),
+        };
+        factory.validate(&dest_config)?;
+        Ok(Self {
+            options,
+            factory,
+            paths,
+            dest_config,
+            state,
+        })
+    }
+
+    /// Open an existing pipeline with the destination and dataset of its last run.
+    pub fn open(
+        registry: &Registry,
+        name: &str,
+        pipelines_dir: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        paths::validate_pipeline_name(name)?;
+        let dir = paths::pipelines_dir(pipelines_dir)?;
+        let p = PipelinePaths::new(&dir, name);
+        if !p.state_file().exists() {
+            return Err(Error::config(format!(
+                "pipeline {name} not found in {}: run it first, or pass --pipelines-dir",
+                dir.display()
+            )));
+        }
+        let state = PipelineState::load(&p.state_file(), name)?;
+        let destination = state.destination_name.clone().ok_or_else(|| {
+            Error::config(format!("pipeline {name} has not loaded to any destination yet"))
+        })?;
+        let mut options = PipelineOptions::new(name, &destination);
+        options.pipelines_dir = Some(dir);
+        options.dataset_name = state.dataset_name.clone();
+        Self::new(registry, options)
+    }
+
+    /// The pipeline name.
+    pub fn name(&self) -> &str {
+        &self.options.name
+    }
+
+    /// The dataset name.
+    pub fn dataset_name(&self) -> &str {
+        &self.dest_config.dataset_name
+    }
+
+    /// The destination name.
+    pub fn destination_name(&self) -> &str {
+        self.factory.name()
+    }
+
+    /// The working dir folders.
+    pub fn paths(&self) -> &PipelinePaths {
+        &self.paths
+    }
+
+    /// The local state.
+    pub fn state(&self) -> &PipelineState {
+        &self.state
+    }
+
+    /// The locally stored schema named `name`.
+    pub fn schema(&self, name: &str) -> Result<Option<Schema>> {
+        read_schema(&self.paths, name)
+    }
+
+    /// Connect to the destination and make sure the dataset and system tables exist.
+    pub async fn connect(&self) -> Result<Box<dyn Destination>> {
+        let mut dest = self.factory.connect(&self.dest_config).await?;
+        dest.initialize().await?;
+        Ok(dest)
+    }
+
+    /// A handle on the loaded data.
+    pub async fn dataset(&self) -> Result<Dataset> {
+        Ok(Dataset::new(
+            self.connect().await?,
+            self.dest_config.dataset_name.clone(),
+        ))
+    }
+
+    /// Packages committed locally but not loaded yet.
+    pub fn pending_packages(&self) -> Result<Vec<Package>> {
+        package::list_packages(&self.paths.normalized_packages())
+    }
+
+    /// Packages loaded, oldest first.
+    pub fn loaded_packages(&self) -> Result<Vec<Package>> {
+        package::list_packages(&self.paths.loaded_packages())
+    }
+
+    /// Run a source: load pending packages first (and then stop, as dlt does, so that an
+    /// interrupted run is completed without extracting its data twice); otherwise extract and
+    /// normalize into a new package and load it.
+    pub async fn run(&mut self, source: Box<dyn Source>) -> Result<RunInfo> {
+        let started = Instant::now();
+        let discarded = package::discard_incomplete(&self.paths)?;
+        if discarded > 0 {
+            tracing::warn!(
+                "discarded {discarded} incomplete package(s) from an interrupted extract; their data is extracted again"
+            );
+        }
+        let mut dest = self.connect().await?;
+        let pending = self.pending_packages()?;
+        if !pending.is_empty() {
+            tracing::warn!(
+                "{} pending package(s) from an earlier run are loaded first; new data is not extracted in this run",
+                pending.len()
+            );
+            let load_started = Instant::now();
+            let mut summaries = Vec::new();
+            for p in pending {
+                summaries.push(self.load_package(dest.as_mut(), p).await?);
+            }
+            return Ok(self.run_info(dest.as_ref(), summaries, load_started, started, true, vec![]));
+        }
+        if self.state.version == 0 && self.state.schema_names.is_empty() {
+            self.restore_from_destination(dest.as_mut(), source.name())
+                .await?;
+        }
+        let (package, warnings) = match self.extract(source).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing of this run was committed: remove the partial package now.
+                let _ = package::discard_incomplete(&self.paths);
+                return Err(e);
+            }
+        };
+        let load_started = Instant::now();
+        let summary = self.load_package(dest.as_mut(), package).await?;
+        Ok(self.run_info(dest.as_ref(), vec![summary], load_started, started, false, warnings))
+    }
+
+    /// Load packages left pending by an interrupted run. Returns their summaries.
+    pub async fn load_pending(&mut self) -> Result<Vec<PackageSummary>> {
+        let mut dest = self.connect().await?;
+        let mut out = Vec::new();
+        for p in self.pending_packages()? {
+            out.push(self.load_package(dest.as_mut(), p).await?);
+        }
+        Ok(out)
+    }
+
+    /// Replace the local state and schema with those stored at the destination (`sync`).
+    pub async fn sync(&mut self, schema_name: &str) -> Result<bool> {
+        let mut dest = self.connect().await?;
+        self.restore_from_destination(dest.as_mut(), schema_name).await
+    }
+
+    async fn restore_from_destination(
+        &mut self,
+        dest: &mut dyn Destination,
+        schema_name: &str,
+    ) -> Result<bool> {
+        let mut restored = false;
+        if let Some(record) = dest.stored_state(&self.options.name).await? {
+            let state = PipelineState::from_record(&record, self.state.local.clone())?;
+            state.save(&self.paths.state_file())?;
+            self.state = state;
+            restored = true;
+        }
+        let mut names = self.state.schema_names.clone();
+        if !names.iter().any(|n| n == schema_name) {
+            names.push(schema_name.to_string());
+        }
+        for name in names {
+            if let Some(schema) = dest.stored_schema(&name).await? {
+                write_atomic(&self.paths.schema_file(&name), schema.to_json()?.as_bytes())?;
+                restored = true;
+            }
+        }
+        if restored {
+            tracing::info!(
+                "restored state and schema of pipeline {} from the destination",
+                self.options.name
+            );
+        }
+        Ok(restored)
+    }
+
+    async fn extract(&mut self, source: Box<dyn Source>) -> Result<(Package, Vec<String>)> {
+        let caps = self.factory.capabilities();
+        let source_name = source.name().to_string();
+        paths::validate_pipeline_name(&source_name)
+            .map_err(|_| Error::config(format!("invalid source name '{source_name}'")))?;
+        let stored = read_schema(&self.paths, &source_name)?
+            .unwrap_or_else(|| Schema::new(&source_name));
+        let load_id = package::new_load_id();
+        let config = NormalizerConfig {
+            batch_size: self.options.batch_size,
+            table_naming: caps.table_naming(),
+            column_naming: caps.column_naming(),
+            ..NormalizerConfig::default()
+        };
+        let mut normalizer = Normalizer::new(stored.clone(), &load_id, config);
+        let mut writer = PackageWriter::create(&self.paths, &load_id, &source_name)?;
+        let mut roots: HashMap<String, String> = HashMap::new();
+        for mut hints in source.resources() {
+            if let Some(c) = self.options.schema_contract {
+                hints.schema_contract = Some(c);
+            }
+            let root = normalizer
+                .add_resource(&hints)
+                .map_err(|e| e.context(format!("resource {}", hints.name)))?;
+            writer.add_resource(&root);
+            roots.insert(hints.name.clone(), root);
+        }
+        let source_state = self.state.source_state(&source_name);
+        let mut stream = source.extract(source_state);
+        let mut new_source_state = None;
+        let mut items_seen: u64 = 0;
+        let mut last_progress = Instant::now();
+        while let Some(event) = stream.next().await {
+            match event? {
+                SourceEvent::Page { resource, items } => {
+                    let root = roots.get(&resource).ok_or_else(|| {
+                        Error::internal(format!(
+                            "source {source_name} produced items for undeclared resource {resource}"
+                        ))
+                    })?;
+                    for item in &items {
+                        normalizer
+                            .push(root, item)
+                            .map_err(|e| e.context(format!("resource {resource}")))?;
+                    }
+                    items_seen += items.len() as u64;
+                    if last_progress.elapsed().as_secs() >= 5 {
+                        last_progress = Instant::now();
+                        tracing::info!("{source_name}: {items_seen} item(s) extracted and normalized so far");
+                    }
+                    for (table, batch) in normalizer.take_ready() {
+                        writer.write(&table, &batch)?;
+                    }
+                    failpoint::hit("during_extract");
+                }
+                SourceEvent::State(state) => new_source_state = Some(state),
+            }
+        }
+        for (table, batch) in normalizer.flush()? {
+            writer.write(&table, &batch)?;
+        }
+        tracing::info!("extracted and normalized {items_seen} item(s) from source {source_name}");
+        let warnings = normalizer.stats().warnings.clone();
+        let mut schema = normalizer.into_schema();
+        schema.bump_version();
+        let changes = schema.changes_since(&stored);
+
+        let mut state = self.state.clone();
+        state.dataset_name = Some(self.dest_config.dataset_name.clone());
+        state.destination_name = Some(self.factory.name().to_string());
+        if state.default_schema_name.is_none() {
+            state.default_schema_name = Some(source_name.clone());
+        }
+        if !state.schema_names.contains(&source_name) {
+            state.schema_names.push(source_name.clone());
+        }
+        if let Some(s) = new_source_state {
+            state.sources.insert(source_name.clone(), s);
+        }
+        let changed = state.bump();
+        let package = writer.commit(&self.paths, &schema, &changes, Some((&state, changed)))?;
+        failpoint::hit("after_package_commit");
+        write_atomic(
+            &self.paths.schema_file(&source_name),
+            schema.to_json()?.as_bytes(),
+        )?;
+        Ok((package, warnings))
+    }
+
+    async fn load_package(
+        &mut self,
+        dest: &mut dyn Destination,
+        package: Package,
+    ) -> Result<PackageSummary> {
+        let load_id = package.load_id().to_string();
+        let state = package.state()?;
+        let already_loaded = dest.is_loaded(&load_id).await?;
+        if already_loaded {
+            tracing::info!("package {load_id} is already loaded at the destination; not writing it again");
+        } else {
+            dest.begin_load(&load_id).await?;
+            let record = state
+                .as_ref()
+                .filter(|_| package.manifest.state_changed)
+                .map(|s| s.to_record());
+            if let Err(e) = write_package(dest, &package, record).await {
+                if let Err(abort) = dest.abort_load().await {
+                    tracing::warn!("rolling back load {load_id} failed: {abort}");
+                }
+                return Err(e.context(format!(
+                    "load package {load_id} was not loaded and stays pending"
+                )));
+            }
+        }
+        failpoint::hit("after_load_commit");
+        if let Some(mut s) = state {
+            s.local = self.state.local.clone();
+            s.local.last_load_id = Some(load_id.clone());
+            s.save(&self.paths.state_file())?;
+            self.state = s;
+        }
+        let summary = PackageSummary {
+            load_id,
+            rows: package
+                .manifest
+                .tables
+                .iter()
+                .map(|(t, f)| (t.clone(), f.rows))
+                .collect(),
+            already_loaded,
+        };
+        package.mark_loaded(&self.paths)?;
+        Ok(summary)
+    }
+
+    fn run_info(
+        &self,
+        dest: &dyn Destination,
+        packages: Vec<PackageSummary>,
+        load_started: Instant,
+        started: Instant,
+        pending_only: bool,
+        warnings: Vec<String>,
+    ) -> RunInfo {
+        let info = RunInfo {
+            pipeline_name: self.options.name.clone(),
+            destination_name: self.factory.name().to_string(),
+            dataset_name: self.dest_config.dataset_name.clone(),
+            location: dest.location(),
+            packages,
+            load_elapsed: load_started.elapsed(),
+            elapsed: started.elapsed(),
+            pending_only,
+            warnings,
+        };
+        if let Ok(json) = serde_json::to_vec_pretty(&info) {
+            let _ = write_atomic(&self.paths.trace_file(), &json);
+        }
+        info
+    }
+}
+
+fn read_schema(paths: &PipelinePaths, name: &str) -> Result<Option<Schema>> {
+    match std::fs::read_to_string(paths.schema_file(name)) {
+        Ok(text) => Ok(Some(Schema::from_json(&text)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Apply the schema, write every table chain and commit, inside the destination's load.
+async fn write_package(
+    dest: &mut dyn Destination,
+    package: &Package,
+    state: Option<sluice_core::StateRecord>,
+) -> Result<()> {
+    let schema = package.schema()?;
+    let changes = match dest.stored_schema(&schema.name).await? {
+        Some(stored) if stored.version_hash == schema.version_hash => Vec::new(),
+        Some(stored) => schema.changes_since(&stored),
+        None => schema.changes_since(&Schema::new(&schema.name)),
+    };
+    dest.apply_schema_changes(&changes).await?;
+    failpoint::hit("after_schema_changes");
+    let mut roots: Vec<String> = package.manifest.resources.clone();
+    for table in package.manifest.tables.keys() {
+        if let Some(root) = schema.root_of(table) {
+            if !roots.contains(&root.name) {
+                roots.push(root.name.clone());
+            }
+        }
+    }
+    for root_name in roots {
+        let Some(root) = schema.table(&root_name) else {
+            continue;
+        };
+        let table_job = |t: &sluice_core::Table| TableJob {
+            table: t.clone(),
+            files: package.files(&t.name),
+            rows: package.rows(&t.name),
+        };
+        let job = ChainJob {
+            load_id: package.load_id().to_string(),
+            disposition: schema.write_disposition(&root_name),
+            merge_strategy: root.merge_strategy.unwrap_or_default(),
+            root: table_job(root),
+            nested: schema.nested_tables(&root_name).into_iter().map(table_job).collect(),
+        };
+        let writes_nothing = job.rows() == 0 && job.disposition != WriteDisposition::Replace;
+        let never_created = root.complete_columns().next().is_none();
+        if writes_nothing || never_created {
+            continue;
+        }
+        dest.write_chain(&job)
+            .await
+            .map_err(|e| e.context(format!("table {root_name}")))?;
+        failpoint::hit("after_write_chain");
+    }
+    dest.commit_load(&LoadCommit {
+        load_id: package.load_id().to_string(),
+        schema,
+        state,
+    })
+    .await
+}

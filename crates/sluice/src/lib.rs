@@ -1,0 +1,28 @@
+//! sluice as a library: the facade over the core, the normalizer, the pipeline and the
+//! destinations compiled into this build (one Cargo feature per destination).
+//!
+//! ```no_run
+//! # async fn demo() -> sluice::core::Result<()> {
+//! use sluice::pipeline::{FileSource, Pipeline, PipelineOptions};
+//! let mut pipeline = Pipeline::new(&sluice::registry(), PipelineOptions::new("orders", "duckdb"))?;
+//! let info = pipeline.run(Box::new(FileSource::new("orders", vec!["orders.json".into()]))).await?;
+//! println!("{info}");
+//! # Ok(()) }
+//! ```
+
+pub use sluice_core as core;
+pub use sluice_normalize as normalize;
+pub use sluice_pipeline as pipeline;
+
+#[cfg(feature = "duckdb")]
+pub use sluice_duckdb as duckdb;
+
+/// A registry with every destination compiled into this build. Add your own with
+/// [`Registry::register`](sluice_core::Registry::register).
+pub fn registry() -> sluice_core::Registry {
+    #[allow(unused_mut)]
+    let mut r = sluice_core::Registry::new();
+    #[cfg(feature = "duckdb")]
+    r.register(std::sync::Arc::new(sluice_duckdb::DuckDbFactory));
+    r
+}
