@@ -6,7 +6,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sluice/target}"
 demo_dir="$PWD/.demo"
 rm -rf "$demo_dir"
 mkdir -p "$demo_dir"
-cargo build -p sluice-cli >&2
+# The same cargo invocation as `make test`, so both share one build of DuckDB.
+cargo build --workspace --all-targets >&2
 sluice="$CARGO_TARGET_DIR/debug/sluice"
 cd "$demo_dir"
 export SLUICE_PIPELINES_DIR="$demo_dir/pipelines"

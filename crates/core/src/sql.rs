@@ -14,11 +14,18 @@ use crate::types::DataType;
 pub struct SqlDialect<'a> {
     caps: &'a Capabilities,
     dataset: String,
+    backslash_escapes: bool,
 }
 
 /// A string literal: single quotes, inner quotes doubled.
 pub fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
+}
+
+/// A string literal for dialects where a backslash inside a string starts an escape sequence
+/// (Snowflake, MySQL): backslashes are doubled as well as single quotes.
+pub fn literal_backslash_escaped(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 impl<'a> SqlDialect<'a> {
@@ -27,6 +34,23 @@ impl<'a> SqlDialect<'a> {
         Self {
             caps,
             dataset: dataset.into(),
+            backslash_escapes: false,
+        }
+    }
+
+    /// String literals in generated statements escape backslashes too (for dialects where a
+    /// backslash in a string literal starts an escape sequence, such as Snowflake).
+    pub fn with_backslash_escapes(mut self) -> Self {
+        self.backslash_escapes = true;
+        self
+    }
+
+    /// A string literal in this dialect.
+    pub fn literal(&self, value: &str) -> String {
+        if self.backslash_escapes {
+            literal_backslash_escaped(value)
+        } else {
+            literal(value)
         }
     }
 
@@ -322,7 +346,7 @@ impl<'a> SqlDialect<'a> {
 
     fn timestamp_literal(&self, rfc3339: &str) -> String {
         let ty = self.caps.sql_type(&Column::new("t", DataType::Timestamp));
-        format!("CAST({} AS {ty})", literal(rfc3339))
+        format!("CAST({} AS {ty})", self.literal(rfc3339))
     }
 
     /// Record a completed load in `_dlt_loads` (status 0).
@@ -335,10 +359,10 @@ impl<'a> SqlDialect<'a> {
             self.quote("status"),
             self.quote("inserted_at"),
             self.quote("schema_version_hash"),
-            literal(load_id),
-            literal(&schema.name),
+            self.literal(load_id),
+            self.literal(&schema.name),
             self.timestamp_literal(inserted_at),
-            literal(&schema.version_hash),
+            self.literal(&schema.version_hash),
         )
     }
 
@@ -356,11 +380,11 @@ impl<'a> SqlDialect<'a> {
             schema.version,
             schema.engine_version,
             self.timestamp_literal(inserted_at),
-            literal(&schema.name),
-            literal(&schema.version_hash),
-            literal(schema_json),
+            self.literal(&schema.name),
+            self.literal(&schema.version_hash),
+            self.literal(schema_json),
             self.quote("version_hash"),
-            literal(&schema.version_hash),
+            self.literal(&schema.version_hash),
         )
     }
 
@@ -379,12 +403,12 @@ impl<'a> SqlDialect<'a> {
             self.quote(C_DLT_ID),
             record.version,
             crate::schema::ENGINE_VERSION,
-            literal(&record.pipeline_name),
-            literal(&crate::state::compress_state(&record.state)),
+            self.literal(&record.pipeline_name),
+            self.literal(&crate::state::compress_state(&record.state)),
             self.timestamp_literal(&record.created_at),
-            literal(&record.version_hash),
-            literal(load_id),
-            literal(dlt_id),
+            self.literal(&record.version_hash),
+            self.literal(load_id),
+            self.literal(dlt_id),
         )
     }
 
@@ -394,7 +418,7 @@ impl<'a> SqlDialect<'a> {
             "SELECT COUNT(*) FROM {} WHERE {} = {} AND {} = 0",
             self.table(crate::LOADS_TABLE),
             self.quote("load_id"),
-            literal(load_id),
+            self.literal(load_id),
             self.quote("status")
         )
     }
@@ -406,7 +430,7 @@ impl<'a> SqlDialect<'a> {
             self.quote("schema"),
             self.table(crate::VERSION_TABLE),
             self.quote("schema_name"),
-            literal(schema_name),
+            self.literal(schema_name),
             self.quote("version"),
             self.quote("inserted_at"),
         )
@@ -416,7 +440,7 @@ impl<'a> SqlDialect<'a> {
     /// version_hash, state, created_at (as text).
     pub fn select_state(&self, pipeline_name: &str) -> String {
         format!(
-            "SELECT s.{v}, s.{h}, s.{st}, CAST(s.{c} AS VARCHAR) FROM {state} AS s JOIN {loads} AS l ON l.{lid} = s.{slid} WHERE s.{p} = {name} AND l.{status} = 0 ORDER BY l.{lid} DESC LIMIT 1",
+            "SELECT s.{v}, s.{h}, s.{st}, CAST(s.{c} AS {text}) FROM {state} AS s JOIN {loads} AS l ON l.{lid} = s.{slid} WHERE s.{p} = {name} AND l.{status} = 0 ORDER BY l.{lid} DESC LIMIT 1",
             v = self.quote("version"),
             h = self.quote("version_hash"),
             st = self.quote("state"),
@@ -426,8 +450,9 @@ impl<'a> SqlDialect<'a> {
             lid = self.quote("load_id"),
             slid = self.quote(C_DLT_LOAD_ID),
             p = self.quote("pipeline_name"),
-            name = literal(pipeline_name),
+            name = self.literal(pipeline_name),
             status = self.quote("status"),
+            text = self.caps.sql_type(&Column::new("t", DataType::Text)),
         )
     }
 }
@@ -464,6 +489,9 @@ mod tests {
         let up = caps(CaseFold::Upper);
         assert_eq!(SqlDialect::new(&up, "ds").table("orders"), "\"DS\".\"ORDERS\"");
         assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(literal_backslash_escaped("a\\'b"), "'a\\\\''b'");
+        let sf = SqlDialect::new(&up, "ds").with_backslash_escapes();
+        assert!(sf.select_load("x\\y").contains("'x\\\\y'"));
     }
 
     #[test]
@@ -490,5 +518,36 @@ mod tests {
         assert!(sql[2].starts_with("DELETE FROM \"ds\".\"orders\" WHERE EXISTS"));
         assert!(sql[3].starts_with("INSERT INTO \"ds\".\"orders\""));
         assert!(sql[4].ends_with("WHERE \"_dlt_root_id\" IN (SELECT \"_dlt_id\" FROM stg_orders)"));
+    }
+
+    #[test]
+    fn upsert_merges_root_on_primary_key_and_nested_on_row_key() {
+        let c = caps(CaseFold::None);
+        let d = SqlDialect::new(&c, "ds");
+        let root = Table::new("orders")
+            .with_column(Column::new("id", DataType::Bigint).primary_key())
+            .with_column(Column::new("status", DataType::Text))
+            .with_column(Column::new(C_DLT_ID, DataType::Text).not_null());
+        let nested = Table::nested("orders__items", "orders")
+            .with_column(Column::new(C_DLT_ROOT_ID, DataType::Text))
+            .with_column(Column::new(C_DLT_ID, DataType::Text));
+        let mut job = ChainJob {
+            load_id: "1".into(),
+            disposition: WriteDisposition::Merge,
+            merge_strategy: MergeStrategy::Upsert,
+            root: TableJob { table: root, files: vec!["a".into()], rows: 1 },
+            nested: vec![TableJob { table: nested, files: vec!["b".into()], rows: 1 }],
+        };
+        let sql = d.merge_upsert(&job, &|t| format!("stg_{t}"));
+        assert_eq!(sql.len(), 3, "{sql:#?}");
+        assert!(sql[0].starts_with("MERGE INTO \"ds\".\"orders\" AS d USING (SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY \"id\")"));
+        assert!(sql[0].contains("ON d.\"id\" = s.\"id\" WHEN MATCHED THEN UPDATE SET \"status\" = s.\"status\", \"_dlt_id\" = s.\"_dlt_id\" WHEN NOT MATCHED THEN INSERT"));
+        assert!(sql[1].starts_with("MERGE INTO \"ds\".\"orders__items\""));
+        assert!(sql[2].ends_with("NOT IN (SELECT \"_dlt_id\" FROM stg_orders__items)"));
+        // Without nested rows in the load, the nested rows of merged roots go.
+        job.nested[0].files.clear();
+        let sql = d.merge_upsert(&job, &|t| format!("stg_{t}"));
+        assert_eq!(sql.len(), 2, "{sql:#?}");
+        assert!(sql[1].starts_with("DELETE FROM \"ds\".\"orders__items\" WHERE \"_dlt_root_id\" IN"));
     }
 }

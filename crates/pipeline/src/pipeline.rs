@@ -37,6 +37,8 @@ pub struct PipelineOptions {
     pub schema_contract: Option<SchemaContract>,
     /// Rows per Arrow batch.
     pub batch_size: usize,
+    /// Forget the local state, schemas and pending packages before running (dlt's dev mode).
+    pub reset_state: bool,
 }
 
 impl PipelineOptions {
@@ -51,6 +53,7 @@ impl PipelineOptions {
             config: None,
             schema_contract: None,
             batch_size: 10_000,
+            reset_state: false,
         }
     }
 }
@@ -83,6 +86,11 @@ impl Pipeline {
         let factory = registry.get(&options.destination)?;
         let dir = paths::pipelines_dir(options.pipelines_dir.as_deref())?;
         let paths = PipelinePaths::new(&dir, &options.name);
+        if options.reset_state && paths.root.exists() {
+            std::fs::remove_dir_all(&paths.root).map_err(|e| {
+                Error::storage(format!("cannot reset {}", paths.root.display())).with_source(e)
+            })?;
+        }
         paths.create()?;
         let state = PipelineState::load(&paths.state_file(), &options.name)?;
         let working_dir = match &options.working_dir {

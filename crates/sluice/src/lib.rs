@@ -16,6 +16,10 @@ pub use sluice_pipeline as pipeline;
 
 #[cfg(feature = "duckdb")]
 pub use sluice_duckdb as duckdb;
+#[cfg(feature = "filesystem")]
+pub use sluice_filesystem as filesystem;
+#[cfg(feature = "postgres")]
+pub use sluice_postgres as postgres;
 
 /// A registry with every destination compiled into this build. Add your own with
 /// [`Registry::register`](sluice_core::Registry::register).
@@ -24,5 +28,9 @@ pub fn registry() -> sluice_core::Registry {
     let mut r = sluice_core::Registry::new();
     #[cfg(feature = "duckdb")]
     r.register(std::sync::Arc::new(sluice_duckdb::DuckDbFactory));
+    #[cfg(feature = "postgres")]
+    r.register(std::sync::Arc::new(sluice_postgres::PostgresFactory));
+    #[cfg(feature = "filesystem")]
+    r.register(std::sync::Arc::new(sluice_filesystem::FilesystemFactory));
     r
 }

@@ -1,0 +1,719 @@
+//! The filesystem destination's configuration, in dlt's layout:
+//!
+//! ```toml
+//! [destination.filesystem]
+//! bucket_url = "s3://bucket/path"      # or file:///abs, a plain (relative) path, gs://, az://, memory://
+//! layout = "{table_name}/{load_id}.{file_id}.{ext}"
+//! loader_file_format = "parquet"        # parquet (default), jsonl or csv
+//!
+//! [destination.filesystem.credentials]
+//! aws_access_key_id = "…"
+//! aws_secret_access_key = "…"
+//! region_name = "eu-central-1"
+//! endpoint_url = "http://127.0.0.1:9000" # S3-compatible stores: path style, plain HTTP allowed
+//! ```
+//!
+//! Environment variables win over files (`DESTINATION__FILESYSTEM__BUCKET_URL`,
+//! `DESTINATION__FILESYSTEM__CREDENTIALS__AWS_ACCESS_KEY_ID`, …); the standard `AWS_*`,
+//! `GOOGLE_*` and `AZURE_*` variables are read for what the section leaves unset.
+//! [`FilesystemSettings::resolve`] does no I/O; [`FilesystemSettings::build_store`] creates the
+//! local folder of a `file://` bucket and the object store client.
+
+use crate::layout::Layout;
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use sluice_core::capabilities::FileFormat;
+use sluice_core::{ConfigSection, DestinationConfig, Error, Result, Secret};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Smallest part of a multipart upload that S3 accepts (except the last part).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+/// Default part size of multipart uploads; files up to this size go up in one request.
+pub const DEFAULT_PART_SIZE: usize = 10 * 1024 * 1024;
+/// Default number of parts uploaded at the same time.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// How many state files per pipeline dlt keeps by default.
+pub const DEFAULT_MAX_STATE_FILES: u64 = 100;
+
+/// Where the bucket is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bucket {
+    /// A folder on local disk (absolute).
+    Local(PathBuf),
+    /// A process-wide in-memory store, named by the URL's host (`memory://name/path`).
+    Memory {
+        /// The store name (host of the URL, may be empty).
+        name: String,
+    },
+    /// Amazon S3 or an S3-compatible store.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+    },
+    /// Google Cloud Storage.
+    Gcs {
+        /// Bucket name.
+        bucket: String,
+    },
+    /// Azure Blob Storage / ADLS Gen2.
+    Azure {
+        /// Container name.
+        container: String,
+        /// Storage account, when the URL names it (`abfss://container@account.dfs.core.windows.net`).
+        account: Option<String>,
+    },
+}
+
+/// S3 credentials and options, named as dlt names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Credentials {
+    /// `aws_access_key_id`.
+    pub access_key_id: Option<Secret>,
+    /// `aws_secret_access_key`.
+    pub secret_access_key: Option<Secret>,
+    /// `aws_session_token`.
+    pub session_token: Option<Secret>,
+    /// `region_name`.
+    pub region: Option<String>,
+    /// `endpoint_url`: an S3-compatible endpoint (path-style requests; `http://` allowed).
+    pub endpoint_url: Option<String>,
+}
+
+/// GCS credentials (a service account), named as dlt names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcsCredentials {
+    /// `client_email`.
+    pub client_email: Option<String>,
+    /// `private_key` (PEM).
+    pub private_key: Option<Secret>,
+    /// `private_key_id`.
+    pub private_key_id: Option<String>,
+    /// `project_id` (informational).
+    pub project_id: Option<String>,
+}
+
+/// Azure credentials, named as dlt names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AzureCredentials {
+    /// `azure_storage_account_name`.
+    pub account_name: Option<String>,
+    /// `azure_storage_account_key`.
+    pub account_key: Option<Secret>,
+    /// `azure_storage_sas_token`.
+    pub sas_token: Option<Secret>,
+}
+
+/// The resolved settings of the filesystem destination.
+#[derive(Debug, Clone)]
+pub struct FilesystemSettings {
+    /// The bucket.
+    pub bucket: Bucket,
+    /// Path inside the bucket (no leading or trailing `/`), may be empty.
+    pub bucket_path: String,
+    /// The bucket URL as configured, for messages (user info and query removed).
+    pub display_url: String,
+    /// The dataset: a folder under the bucket path.
+    pub dataset: String,
+    /// The pipeline name.
+    pub pipeline_name: String,
+    /// File layout under the dataset folder.
+    pub layout: Layout,
+    /// Format of the data files.
+    pub file_format: FileFormat,
+    /// Part size of multipart uploads (bytes).
+    pub part_size: usize,
+    /// Parts uploaded at the same time.
+    pub concurrency: usize,
+    /// State files kept per pipeline (0 keeps all).
+    pub max_state_files: u64,
+    /// S3 credentials and options.
+    pub s3: S3Credentials,
+    /// GCS credentials.
+    pub gcs: GcsCredentials,
+    /// Azure credentials.
+    pub azure: AzureCredentials,
+}
+
+impl FilesystemSettings {
+    /// Resolve the settings from a destination config without any I/O. Errors name the setting
+    /// and how to provide it.
+    pub fn resolve(config: &DestinationConfig) -> Result<Self> {
+        let section = &config.section;
+        let path = section_path(config);
+        let raw_url = section.get_str("bucket_url").ok_or_else(|| {
+            Error::config(format!(
+                "{path}.bucket_url is missing: set it to where the files go, e.g. \
+                 bucket_url = \"s3://my-bucket/data\" or \"file:///var/data\" in [{path}] of \
+                 .sluice/config.toml, or the environment variable {}",
+                env_name(&path, "bucket_url")
+            ))
+        })?;
+        let raw_url = raw_url.trim().to_string();
+        if raw_url.is_empty() {
+            return Err(Error::config(format!(
+                "{path}.bucket_url is empty: set it to a folder or a bucket URL"
+            )));
+        }
+        if config.dataset_name.trim().is_empty() {
+            return Err(Error::config(
+                "the dataset name is empty: set dataset_name for the pipeline (it becomes a folder under bucket_url)",
+            ));
+        }
+        if config.dataset_name.contains('/')
+            || config.dataset_name == "."
+            || config.dataset_name == ".."
+        {
+            return Err(Error::config(format!(
+                "the dataset name '{}' cannot be used as a folder name under bucket_url",
+                config.dataset_name
+            )));
+        }
+        let (bucket, bucket_path, display_url) =
+            parse_bucket_url(&raw_url, &config.working_dir, &path)?;
+
+        let layout_text = section
+            .get_str("layout")
+            .unwrap_or_else(|| crate::layout::DEFAULT_LAYOUT.to_string());
+        let extra = extra_placeholders(section, &path)?;
+        let layout =
+            Layout::parse(&layout_text, extra).map_err(|e| e.context(format!("{path}.layout")))?;
+
+        let file_format = match section.get_str("loader_file_format") {
+            None => FileFormat::Parquet,
+            Some(f) => match f.trim().to_lowercase().as_str() {
+                "parquet" => FileFormat::Parquet,
+                "jsonl" => FileFormat::Jsonl,
+                "csv" => FileFormat::Csv,
+                other => {
+                    return Err(Error::config(format!(
+                        "{path}.loader_file_format '{other}' is not supported by the filesystem destination: \
+                         use parquet, jsonl or csv"
+                    )));
+                }
+            },
+        };
+        let part_size = match section.get_u64("multipart_part_size")? {
+            None => DEFAULT_PART_SIZE,
+            Some(n) if (n as usize) < MIN_PART_SIZE => {
+                return Err(Error::config(format!(
+                    "{path}.multipart_part_size is {n} bytes: it must be at least {MIN_PART_SIZE} (5 MiB), \
+                     the smallest part S3 accepts"
+                )));
+            }
+            Some(n) => n as usize,
+        };
+        let concurrency = match section.get_u64("multipart_concurrency")? {
+            None => DEFAULT_CONCURRENCY,
+            Some(0) => {
+                return Err(Error::config(format!(
+                    "{path}.multipart_concurrency must be at least 1"
+                )));
+            }
+            Some(n) => n as usize,
+        };
+        let max_state_files = section
+            .get_u64("max_state_files")?
+            .unwrap_or(DEFAULT_MAX_STATE_FILES);
+
+        let s3 = S3Credentials {
+            access_key_id: section.get_secret("credentials.aws_access_key_id"),
+            secret_access_key: section.get_secret("credentials.aws_secret_access_key"),
+            session_token: section.get_secret("credentials.aws_session_token"),
+            region: section.get_str("credentials.region_name"),
+            endpoint_url: section.get_str("credentials.endpoint_url"),
+        };
+        if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
+            return Err(Error::config(format!(
+                "{path}.credentials: aws_access_key_id and aws_secret_access_key must be given together"
+            )));
+        }
+        if let Some(endpoint) = &s3.endpoint_url
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(Error::config(format!(
+                "{path}.credentials.endpoint_url must start with http:// or https://"
+            )));
+        }
+        let gcs = GcsCredentials {
+            client_email: section.get_str("credentials.client_email"),
+            private_key: section.get_secret("credentials.private_key"),
+            private_key_id: section.get_str("credentials.private_key_id"),
+            project_id: section.get_str("credentials.project_id"),
+        };
+        if gcs.client_email.is_some() != gcs.private_key.is_some() {
+            return Err(Error::config(format!(
+                "{path}.credentials: client_email and private_key must be given together"
+            )));
+        }
+        let azure = AzureCredentials {
+            account_name: section.get_str("credentials.azure_storage_account_name"),
+            account_key: section.get_secret("credentials.azure_storage_account_key"),
+            sas_token: section.get_secret("credentials.azure_storage_sas_token"),
+        };
+        Ok(Self {
+            bucket,
+            bucket_path,
+            display_url,
+            dataset: config.dataset_name.clone(),
+            pipeline_name: config.pipeline_name.clone(),
+            layout,
+            file_format,
+            part_size,
+            concurrency,
+            max_state_files,
+            s3,
+            gcs,
+            azure,
+        })
+    }
+
+    /// Where the dataset is, for people: the bucket URL (without secrets) and the dataset folder.
+    pub fn location(&self) -> String {
+        format!(
+            "{}/{}",
+            self.display_url.trim_end_matches('/'),
+            self.dataset
+        )
+    }
+
+    /// The path of the dataset folder inside the store.
+    pub fn dataset_root(&self) -> ObjectPath {
+        let mut parts: Vec<&str> = self
+            .bucket_path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        parts.push(&self.dataset);
+        ObjectPath::from_iter(parts)
+    }
+
+    /// The URL of an object in the store, for readers such as DuckDB (`file:///…`, `s3://…`).
+    pub fn object_url(&self, path: &ObjectPath) -> String {
+        let rel: String = path
+            .parts()
+            .map(|p| decode_part(p.as_ref()))
+            .collect::<Vec<_>>()
+            .join("/");
+        match &self.bucket {
+            Bucket::Local(root) => format!("{}/{rel}", root.display()),
+            Bucket::Memory { name } => format!("memory://{name}/{rel}"),
+            Bucket::S3 { bucket } => format!("s3://{bucket}/{rel}"),
+            Bucket::Gcs { bucket } => format!("gs://{bucket}/{rel}"),
+            Bucket::Azure { container, .. } => format!("az://{container}/{rel}"),
+        }
+    }
+
+    /// Create the object store client (and the local folder of a `file://` bucket).
+    pub fn build_store(&self) -> Result<Arc<dyn ObjectStore>> {
+        let store: Arc<dyn ObjectStore> = match &self.bucket {
+            Bucket::Local(root) => {
+                std::fs::create_dir_all(root).map_err(|e| {
+                    Error::destination(format!(
+                        "filesystem: cannot create the folder {} of bucket_url",
+                        root.display()
+                    ))
+                    .with_source(e)
+                })?;
+                Arc::new(
+                    LocalFileSystem::new_with_prefix(root)
+                        .map_err(store_err(format!(
+                            "cannot open the folder {}",
+                            root.display()
+                        )))?
+                        .with_automatic_cleanup(true),
+                )
+            }
+            Bucket::Memory { name } => memory_store(name),
+            Bucket::S3 { bucket } => {
+                let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let s3 = &self.s3;
+                if let (Some(key), Some(secret)) = (&s3.access_key_id, &s3.secret_access_key) {
+                    b = b
+                        .with_access_key_id(key.expose())
+                        .with_secret_access_key(secret.expose());
+                    if let Some(token) = &s3.session_token {
+                        b = b.with_token(token.expose());
+                    }
+                }
+                if let Some(region) = &s3.region {
+                    b = b.with_region(region);
+                }
+                let endpoint = s3.endpoint_url.clone().or_else(|| {
+                    std::env::var("AWS_ENDPOINT_URL")
+                        .ok()
+                        .or_else(|| std::env::var("AWS_ENDPOINT").ok())
+                        .filter(|s| !s.is_empty())
+                });
+                if let Some(endpoint) = endpoint {
+                    b = b
+                        .with_endpoint(endpoint.trim_end_matches('/'))
+                        .with_virtual_hosted_style_request(false)
+                        .with_allow_http(endpoint.starts_with("http://"));
+                }
+                Arc::new(
+                    b.build()
+                        .map_err(store_err(format!("cannot set up S3 for bucket '{bucket}'")))?,
+                )
+            }
+            Bucket::Gcs { bucket } => {
+                let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+                if let (Some(email), Some(key)) = (&self.gcs.client_email, &self.gcs.private_key) {
+                    let json = serde_json::json!({
+                        "type": "service_account",
+                        "client_email": email,
+                        "private_key": key.expose(),
+                        "private_key_id": self.gcs.private_key_id.clone().unwrap_or_default(),
+                        "project_id": self.gcs.project_id.clone().unwrap_or_default(),
+                    });
+                    b = b.with_service_account_key(json.to_string());
+                }
+                Arc::new(b.build().map_err(store_err(format!(
+                    "cannot set up Google Cloud Storage for bucket '{bucket}'"
+                )))?)
+            }
+            Bucket::Azure { container, account } => {
+                let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
+                if let Some(account) = self.azure.account_name.as_ref().or(account.as_ref()) {
+                    b = b.with_account(account);
+                }
+                if let Some(key) = &self.azure.account_key {
+                    b = b.with_access_key(key.expose());
+                }
+                if let Some(sas) = &self.azure.sas_token {
+                    b = b.with_config(AzureConfigKey::SasKey, sas.expose().trim_start_matches('?'));
+                }
+                Arc::new(b.build().map_err(store_err(format!(
+                    "cannot set up Azure Blob Storage for container '{container}'"
+                )))?)
+            }
+        };
+        Ok(store)
+    }
+}
+
+fn section_path(config: &DestinationConfig) -> String {
+    let p = config.section.path();
+    if p.is_empty() {
+        format!("destination.{}", config.destination_name)
+    } else {
+        p.to_string()
+    }
+}
+
+fn env_name(section: &str, key: &str) -> String {
+    format!("{}__{}", section.replace('.', "__"), key).to_uppercase()
+}
+
+/// Map an object_store error (whose text holds no credentials) to a destination error.
+pub(crate) fn store_err(
+    context: impl std::fmt::Display,
+) -> impl FnOnce(object_store::Error) -> Error {
+    move |e| {
+        let transient = matches!(e, object_store::Error::Generic { .. });
+        let msg = format!("filesystem: {context}");
+        if transient {
+            Error::transient(msg).with_source(e)
+        } else {
+            Error::destination(msg).with_source(e)
+        }
+    }
+}
+
+/// `[destination.filesystem.extra_placeholders]`: name = "value".
+fn extra_placeholders(section: &ConfigSection, path: &str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    match section.get("extra_placeholders") {
+        None => {}
+        Some(toml::Value::Table(t)) => {
+            for (k, v) in t {
+                let value = match v {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    _ => {
+                        return Err(Error::config(format!(
+                            "{path}.extra_placeholders.{k} must be a string or a number"
+                        )));
+                    }
+                };
+                out.insert(k.clone(), value);
+            }
+        }
+        Some(_) => {
+            return Err(Error::config(format!(
+                "{path}.extra_placeholders must be a table of name = \"value\""
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Parse `bucket_url` into the bucket, the path inside it, and a display URL without secrets.
+fn parse_bucket_url(raw: &str, working_dir: &Path, key: &str) -> Result<(Bucket, String, String)> {
+    let key = format!("{key}.bucket_url");
+    let scheme_end = raw.find("://");
+    let Some(scheme_end) = scheme_end else {
+        // A plain path, relative to the working directory.
+        let p = Path::new(raw);
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            working_dir.join(p)
+        };
+        let abs = normalize_path(&abs);
+        let display = format!("file://{}", abs.display());
+        return Ok((Bucket::Local(abs), String::new(), display));
+    };
+    let scheme = raw[..scheme_end].to_lowercase();
+    if scheme == "file" {
+        let rest = &raw[scheme_end + 3..];
+        // file:///abs/path or file://relative/path (taken relative to the working dir, as a path).
+        let p = Path::new(rest);
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            working_dir.join(p)
+        };
+        let abs = normalize_path(&abs);
+        let display = format!("file://{}", abs.display());
+        return Ok((Bucket::Local(abs), String::new(), display));
+    }
+    let url = url::Url::parse(raw)
+        .map_err(|e| Error::config(format!("{key} is not a valid URL: {e}")))?;
+    let host = url.host_str().unwrap_or("").to_string();
+    let path = url
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_part)
+        .collect::<Vec<_>>()
+        .join("/");
+    let display_base = |scheme: &str, host: &str| {
+        if path.is_empty() {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}/{path}")
+        }
+    };
+    let need_host = |what: &str| -> Result<()> {
+        if host.is_empty() {
+            Err(Error::config(format!(
+                "{key} '{}' names no {what}: write {scheme}://<{what}>/<path>",
+                display_base(&scheme, "")
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let bucket = match scheme.as_str() {
+        "memory" => Bucket::Memory { name: host.clone() },
+        "s3" | "s3a" => {
+            need_host("bucket")?;
+            Bucket::S3 {
+                bucket: host.clone(),
+            }
+        }
+        "gs" | "gcs" => {
+            need_host("bucket")?;
+            Bucket::Gcs {
+                bucket: host.clone(),
+            }
+        }
+        "az" | "azure" | "adl" => {
+            need_host("container")?;
+            Bucket::Azure {
+                container: host.clone(),
+                account: None,
+            }
+        }
+        "abfs" | "abfss" => {
+            // abfss://container@account.dfs.core.windows.net/path
+            let container = url.username().to_string();
+            let account = host.split('.').next().unwrap_or("").to_string();
+            if container.is_empty() || account.is_empty() {
+                return Err(Error::config(format!(
+                    "{key}: write {scheme}://<container>@<account>.dfs.core.windows.net/<path>"
+                )));
+            }
+            let display = format!("{scheme}://{container}@{host}/{path}");
+            return Ok((
+                Bucket::Azure {
+                    container,
+                    account: Some(account),
+                },
+                path.clone(),
+                display.trim_end_matches('/').to_string(),
+            ));
+        }
+        other => {
+            return Err(Error::config(format!(
+                "{key}: the scheme '{other}://' is not supported: use a local path, file://, s3://, gs://, az://, abfss:// or memory://"
+            )));
+        }
+    };
+    Ok((bucket, path.clone(), display_base(&scheme, &host)))
+}
+
+/// Remove `.` and `..` components without touching the disk.
+fn normalize_path(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Undo the percent-encoding of one object path part.
+pub(crate) fn decode_part(part: &str) -> String {
+    if !part.contains('%') {
+        return part.to_string();
+    }
+    let bytes = part.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
+            && let Ok(v) = u8::from_str_radix(hex, 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The process-wide in-memory store named `name`: `memory://name` connects to the same
+/// store for the life of the process, so a reconnect sees what was written.
+fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
+    let stores = STORES.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut stores = stores.lock().unwrap_or_else(|e| e.into_inner());
+    stores
+        .entry(name.to_string())
+        .or_insert_with(|| Arc::new(InMemory::new()))
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(toml_text: &str) -> DestinationConfig {
+        DestinationConfig {
+            destination_name: "filesystem".into(),
+            pipeline_name: "pipe".into(),
+            dataset_name: "ds".into(),
+            working_dir: PathBuf::from("/work/dir"),
+            section: ConfigSection::from_table(
+                "destination.filesystem",
+                toml_text.parse().unwrap(),
+            ),
+        }
+    }
+
+    #[test]
+    fn bucket_urls_parse() {
+        let s = FilesystemSettings::resolve(&cfg("bucket_url = \"data/out\"")).unwrap();
+        assert_eq!(s.bucket, Bucket::Local(PathBuf::from("/work/dir/data/out")));
+        assert_eq!(s.location(), "file:///work/dir/data/out/ds");
+        let s = FilesystemSettings::resolve(&cfg("bucket_url = \"file:///tmp/x/../y\"")).unwrap();
+        assert_eq!(s.bucket, Bucket::Local(PathBuf::from("/tmp/y")));
+        let s = FilesystemSettings::resolve(&cfg("bucket_url = \"s3://b/some/path/\"")).unwrap();
+        assert_eq!(s.bucket, Bucket::S3 { bucket: "b".into() });
+        assert_eq!(s.bucket_path, "some/path");
+        assert_eq!(s.dataset_root().as_ref(), "some/path/ds");
+        assert_eq!(s.location(), "s3://b/some/path/ds");
+        let s = FilesystemSettings::resolve(&cfg("bucket_url = \"memory://m\"")).unwrap();
+        assert_eq!(s.bucket, Bucket::Memory { name: "m".into() });
+        assert_eq!(s.dataset_root().as_ref(), "ds");
+        let s = FilesystemSettings::resolve(&cfg(
+            "bucket_url = \"abfss://cont@acct.dfs.core.windows.net/p\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.bucket,
+            Bucket::Azure {
+                container: "cont".into(),
+                account: Some("acct".into())
+            }
+        );
+        assert!(FilesystemSettings::resolve(&cfg("bucket_url = \"ftp://x\"")).is_err());
+        assert!(FilesystemSettings::resolve(&cfg("bucket_url = \"s3:///nobucket\"")).is_err());
+    }
+
+    #[test]
+    fn missing_bucket_url_names_the_setting() {
+        let e = FilesystemSettings::resolve(&cfg(""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("destination.filesystem.bucket_url"), "{e}");
+        assert!(e.contains("DESTINATION__FILESYSTEM__BUCKET_URL"), "{e}");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_and_errors() {
+        let s = FilesystemSettings::resolve(&cfg(
+            "bucket_url = \"s3://b\"\n[credentials]\naws_access_key_id = \"AKIAXXX\"\naws_secret_access_key = \"topsecret\"",
+        ))
+        .unwrap();
+        let dbg = format!("{s:?}");
+        assert!(
+            !dbg.contains("topsecret") && !dbg.contains("AKIAXXX"),
+            "{dbg}"
+        );
+        let e = FilesystemSettings::resolve(&cfg(
+            "bucket_url = \"s3://b\"\n[credentials]\naws_secret_access_key = \"topsecret\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("topsecret"));
+    }
+
+    #[test]
+    fn formats_and_part_sizes_are_checked() {
+        let s = FilesystemSettings::resolve(&cfg(
+            "bucket_url = \"memory://\"\nloader_file_format = \"jsonl\"",
+        ))
+        .unwrap();
+        assert_eq!(s.file_format, FileFormat::Jsonl);
+        assert!(
+            FilesystemSettings::resolve(&cfg(
+                "bucket_url = \"memory://\"\nloader_file_format = \"insert_values\""
+            ))
+            .is_err()
+        );
+        let e = FilesystemSettings::resolve(&cfg(
+            "bucket_url = \"memory://\"\nmultipart_part_size = 1000",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("multipart_part_size"), "{e}");
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(decode_part("a%7Bb%7D"), "a{b}");
+        assert_eq!(decode_part("plain"), "plain");
+        assert_eq!(decode_part("bad%zz"), "bad%zz");
+    }
+}

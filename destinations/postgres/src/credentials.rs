@@ -1,0 +1,487 @@
+//! Postgres credentials in dlt's layout, and opening connections (plain or TLS via rustls).
+//!
+//! Credentials come either as a connection string
+//! (`DESTINATION__POSTGRES__CREDENTIALS=postgresql://user:pass@host:5432/db?connect_timeout=15&sslmode=prefer`)
+//! or as the fields of `[destination.postgres.credentials]`: `database`, `username`, `password`,
+//! `host`, `port` (5432), `connect_timeout` (15 seconds) and `sslmode`. The password is a
+//! [`Secret`]: it never appears in `Debug` output, in [`PgCredentials::display_url`] or in errors.
+
+use sluice_core::config::{ConfigSection, Secret, redact_url};
+use sluice_core::{Error, Result};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How TLS is used, as libpq's `sslmode` (without certificate verification, like libpq's
+/// `prefer` and `require`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Never use TLS.
+    Disable,
+    /// Use TLS when the server offers it (the default).
+    #[default]
+    Prefer,
+    /// Fail unless the connection uses TLS.
+    Require,
+}
+
+impl SslMode {
+    /// Parse `disable`, `allow`, `prefer` or `require` (`allow` is treated as `prefer`).
+    pub fn parse(value: &str) -> Result<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "disable" => Ok(Self::Disable),
+            "allow" | "prefer" => Ok(Self::Prefer),
+            "require" => Ok(Self::Require),
+            other => Err(Error::config(format!(
+                "unsupported postgres sslmode '{other}': use disable, prefer or require"
+            ))),
+        }
+    }
+
+    /// The name as written in config.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+        }
+    }
+}
+
+/// Resolved connection settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgCredentials {
+    /// Database name.
+    pub database: String,
+    /// Role to connect as.
+    pub username: String,
+    /// Password (may be empty for trust or peer authentication).
+    pub password: Secret,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Connection timeout in seconds.
+    pub connect_timeout: u64,
+    /// TLS mode.
+    pub sslmode: SslMode,
+}
+
+impl fmt::Debug for PgCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgCredentials")
+            .field("database", &self.database)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("sslmode", &self.sslmode)
+            .finish()
+    }
+}
+
+const HOW_TO: &str = "set DESTINATION__POSTGRES__CREDENTIALS=postgresql://USER:PASSWORD@HOST:5432/DATABASE \
+or the fields database, username, password, host, port under [destination.postgres.credentials] in .sluice/secrets.toml";
+
+impl PgCredentials {
+    /// Read credentials from a `[destination.postgres]` section. The error names every missing
+    /// or wrong setting and how to provide it; it never contains the password.
+    pub fn from_section(section: &ConfigSection) -> Result<Self> {
+        let path = section.path().to_string();
+        match section.get("credentials") {
+            None => Err(Error::config(format!(
+                "postgres credentials are missing: {HOW_TO}"
+            ))),
+            Some(toml_value) if toml_value.is_str() => {
+                let text = toml_value.as_str().unwrap_or_default();
+                Self::parse_url(text).map_err(|e| e.context(format!("{path}.credentials")))
+            }
+            Some(toml_value) if toml_value.is_table() => {
+                let creds = section
+                    .subsection("credentials")
+                    .ok_or_else(|| Error::config(format!("{path}.credentials is not a table")))?;
+                Self::from_fields(&creds)
+            }
+            Some(_) => Err(Error::config(format!(
+                "{path}.credentials must be a connection string or a table: {HOW_TO}"
+            ))),
+        }
+    }
+
+    fn from_fields(creds: &ConfigSection) -> Result<Self> {
+        let path = creds.path().to_string();
+        let mut missing = Vec::new();
+        let mut field = |key: &str| {
+            let v = creds.get_str(key).filter(|v| !v.trim().is_empty());
+            if v.is_none() {
+                missing.push(key.to_string());
+            }
+            v.unwrap_or_default()
+        };
+        let database = field("database");
+        let username = field("username");
+        let host = field("host");
+        if !missing.is_empty() {
+            return Err(Error::config(format!(
+                "postgres credentials are incomplete: missing {} in [{path}] \
+                 (for example DESTINATION__POSTGRES__CREDENTIALS__{}=…); or {HOW_TO}",
+                missing.join(", "),
+                missing[0].to_uppercase()
+            )));
+        }
+        let port = match creds.get_u64("port")? {
+            None => 5432,
+            Some(p) if (1..=65535).contains(&p) => p as u16,
+            Some(p) => {
+                return Err(Error::config(format!(
+                    "{path}.port must be between 1 and 65535, got {p}"
+                )));
+            }
+        };
+        let connect_timeout = creds.get_u64("connect_timeout")?.unwrap_or(15);
+        let sslmode = match creds.get_str("sslmode") {
+            None => SslMode::default(),
+            Some(s) => SslMode::parse(&s).map_err(|e| e.context(format!("{path}.sslmode")))?,
+        };
+        Ok(Self {
+            database,
+            username,
+            password: creds.get_secret("password").unwrap_or_default(),
+            host,
+            port,
+            connect_timeout,
+            sslmode,
+        })
+    }
+
+    /// Parse a `postgresql://user:password@host:port/database?connect_timeout=15&sslmode=…` string.
+    pub fn parse_url(url: &str) -> Result<Self> {
+        let shown = redact_url(url);
+        let bad = |why: &str| {
+            Error::config(format!(
+                "invalid postgres connection string '{shown}': {why} (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
+            ))
+        };
+        let rest = url
+            .strip_prefix("postgresql://")
+            .or_else(|| url.strip_prefix("postgres://"))
+            .ok_or_else(|| bad("it must start with postgresql://"))?;
+        let (main, query) = match rest.split_once('?') {
+            Some((m, q)) => (m, Some(q)),
+            None => (rest, None),
+        };
+        let (authority, database) = match main.split_once('/') {
+            Some((a, d)) => (a, percent_decode(d)),
+            None => (main, String::new()),
+        };
+        let (userinfo, hostport) = match authority.rfind('@') {
+            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+            None => (None, authority),
+        };
+        let (username, password) = match userinfo {
+            Some(u) => match u.split_once(':') {
+                Some((user, pw)) => (percent_decode(user), percent_decode(pw)),
+                None => (percent_decode(u), String::new()),
+            },
+            None => (String::new(), String::new()),
+        };
+        let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+            let (h, after) = h.split_once(']').ok_or_else(|| bad("unclosed [ in host"))?;
+            (h.to_string(), after.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (hostport.to_string(), None),
+            }
+        };
+        let port = match port {
+            None | Some("") => 5432,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad("the port is not a number between 1 and 65535"))?,
+        };
+        let mut creds = Self {
+            database,
+            username,
+            password: Secret::new(password),
+            host: percent_decode(&host),
+            port,
+            connect_timeout: 15,
+            sslmode: SslMode::default(),
+        };
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = percent_decode(v);
+            match k {
+                "connect_timeout" => {
+                    creds.connect_timeout = v
+                        .parse()
+                        .map_err(|_| bad("connect_timeout must be a number of seconds"))?
+                }
+                "sslmode" => creds.sslmode = SslMode::parse(&v)?,
+                "user" => creds.username = v,
+                "password" => creds.password = Secret::new(v),
+                "dbname" => creds.database = v,
+                "host" => creds.host = v,
+                "port" => {
+                    creds.port = v.parse().map_err(|_| bad("port must be a number"))?;
+                }
+                // Accepted for compatibility with dlt's connection strings; not needed here.
+                _ => {}
+            }
+        }
+        let mut missing = Vec::new();
+        if creds.host.is_empty() {
+            missing.push("host");
+        }
+        if creds.username.is_empty() {
+            missing.push("username");
+        }
+        if creds.database.is_empty() {
+            missing.push("database");
+        }
+        if !missing.is_empty() {
+            return Err(bad(&format!("missing {}", missing.join(", "))));
+        }
+        Ok(creds)
+    }
+
+    /// The connection as a URL for people: the password shows as `***`.
+    pub fn display_url(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let user = if self.password.is_empty() {
+            self.username.clone()
+        } else {
+            format!("{}:***", self.username)
+        };
+        redact_url(&format!(
+            "postgresql://{user}@{host}:{}/{}",
+            self.port, self.database
+        ))
+    }
+
+    /// The tokio-postgres configuration.
+    pub(crate) fn pg_config(&self) -> tokio_postgres::Config {
+        let mut c = tokio_postgres::Config::new();
+        c.host(&self.host)
+            .port(self.port)
+            .user(&self.username)
+            .dbname(&self.database)
+            .application_name("sluice")
+            .connect_timeout(Duration::from_secs(self.connect_timeout.max(1)))
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .ssl_mode(match self.sslmode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                SslMode::Require => tokio_postgres::config::SslMode::Require,
+            });
+        if !self.password.is_empty() {
+            c.password(self.password.expose());
+        }
+        c
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Open a connection and spawn its driver task. Errors never contain the password.
+pub(crate) async fn connect(creds: &PgCredentials) -> Result<tokio_postgres::Client> {
+    let config = creds.pg_config();
+    let where_ = creds.display_url();
+    let client = if creds.sslmode == SslMode::Disable {
+        let (client, conn) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| connect_error(&where_, e))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("postgres connection closed: {e}");
+            }
+        });
+        client
+    } else {
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config()?);
+        let (client, conn) = config
+            .connect(tls)
+            .await
+            .map_err(|e| connect_error(&where_, e))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("postgres connection closed: {e}");
+            }
+        });
+        client
+    };
+    Ok(client)
+}
+
+fn connect_error(where_: &str, e: tokio_postgres::Error) -> Error {
+    let base = crate::error::classify(&e);
+    let kind = if let Some(db) = e.as_db_error() {
+        // 28xxx: invalid authorization (wrong password, unknown role); 3D000: unknown database.
+        let code = db.code().code();
+        if code.starts_with("28") || code == "3D000" {
+            sluice_core::ErrorKind::Config
+        } else {
+            base
+        }
+    } else {
+        base
+    };
+    Error::new(kind, format!("cannot connect to postgres at {where_}")).with_source(e)
+}
+
+/// A rustls client configuration that encrypts without verifying the server certificate,
+/// as libpq does for `sslmode=prefer` and `require`. The crypto provider is named explicitly
+/// (ring), so no process-wide default is needed.
+fn tls_config() -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal("cannot configure TLS").with_source(e))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+        .with_no_client_auth();
+    Ok(config)
+}
+
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_is_parsed_and_redacted() {
+        let c = PgCredentials::parse_url(
+            "postgresql://loader:p%40ss@db.example:6543/warehouse?connect_timeout=5&sslmode=require",
+        )
+        .unwrap();
+        assert_eq!(c.username, "loader");
+        assert_eq!(c.password.expose(), "p@ss");
+        assert_eq!(c.host, "db.example");
+        assert_eq!(c.port, 6543);
+        assert_eq!(c.database, "warehouse");
+        assert_eq!(c.connect_timeout, 5);
+        assert_eq!(c.sslmode, SslMode::Require);
+        assert_eq!(
+            c.display_url(),
+            "postgresql://loader:***@db.example:6543/warehouse"
+        );
+        assert!(!format!("{c:?}").contains("p@ss"));
+    }
+
+    #[test]
+    fn defaults_and_missing_parts() {
+        let c = PgCredentials::parse_url("postgresql://u@h/d").unwrap();
+        assert_eq!(
+            (c.port, c.connect_timeout, c.sslmode),
+            (5432, 15, SslMode::Prefer)
+        );
+        let e = PgCredentials::parse_url("postgresql://u:secretpw@h:5432/")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing database"), "{e}");
+        assert!(!e.contains("secretpw"), "{e}");
+        let e = PgCredentials::parse_url("mysql://u:secretpw@h/d")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("secretpw"), "{e}");
+    }
+
+    #[test]
+    fn fields_name_what_is_missing() {
+        let section = ConfigSection::from_table(
+            "destination.postgres",
+            "[credentials]\nusername = \"u\"\npassword = \"topsecret\"\n"
+                .parse()
+                .unwrap(),
+        );
+        let e = PgCredentials::from_section(&section)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("database, host"), "{e}");
+        assert!(e.contains("[destination.postgres.credentials]"), "{e}");
+        assert!(!e.contains("topsecret"), "{e}");
+        let section = ConfigSection::from_table("destination.postgres", "".parse().unwrap());
+        let e = PgCredentials::from_section(&section)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("DESTINATION__POSTGRES__CREDENTIALS"), "{e}");
+    }
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# A local S3-compatible server (moto's server, from PyPI) for the filesystem destination's tests.
+#
+#   scripts/services/moto.sh start   # prints: export SLUICE_TEST_S3_ENDPOINT=http://127.0.0.1:PORT
+#   scripts/services/moto.sh stop
+#
+# `start` creates (or reuses) a virtualenv at ${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}/venvs/moto,
+# installs moto[server] there when it is missing, and runs `moto_server` on a free 127.0.0.1 port in
+# the background; its pid, port and log live under ${SLUICE_SERVICES_DIR:-$PWD/.services}/moto.
+# It waits until the server answers. When SLUICE_TEST_S3_ENDPOINT is already set, `start` only
+# prints it and `stop` leaves that server alone. Only the export line goes to stdout; logs go to stderr.
+set -euo pipefail
+
+MOTO_VERSION="5.2.5"
+CACHE_DIR="${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}"
+VENV="$CACHE_DIR/venvs/moto"
+SERVICES_DIR="${SLUICE_SERVICES_DIR:-$PWD/.services}"
+DIR="$SERVICES_DIR/moto"
+
+log() { echo "moto.sh: $*" >&2; }
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+    local p i
+    for i in $(seq 1 200); do
+        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+        if ! port_in_use "$p"; then echo "$p"; return 0; fi
+    done
+    log "no free port found"; return 1
+}
+
+# Whether the server at $1 answers an S3 request (ListBuckets).
+answers() {
+    python3 - "$1" <<'PY' 2>/dev/null
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1] + "/", timeout=2) as r:
+        sys.exit(0 if r.status < 500 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+ensure_venv() {
+    local py
+    py="$(command -v python3 || true)"
+    [[ -n "$py" ]] || { log "python3 is needed to run moto's server"; exit 1; }
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        log "creating virtualenv $VENV"
+        mkdir -p "$(dirname "$VENV")"
+        "$py" -m venv "$VENV" >&2
+    fi
+    if "$VENV/bin/python" - "$MOTO_VERSION" <<'PY' 2>/dev/null && [[ -x "$VENV/bin/moto_server" ]]; then
+import sys
+from importlib.metadata import version
+import flask, werkzeug  # the [server] extra
+sys.exit(0 if version("moto") == sys.argv[1] else 1)
+PY
+        return 0
+    fi
+    log "installing moto[server]==$MOTO_VERSION into $VENV (takes a minute or two)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
+}
+
+running_endpoint() {
+    [[ -f "$DIR/pid" && -f "$DIR/port" ]] || return 1
+    local pid port
+    pid="$(cat "$DIR/pid")"
+    port="$(cat "$DIR/port")"
+    kill -0 "$pid" 2>/dev/null || return 1
+    answers "http://127.0.0.1:$port" || return 1
+    echo "http://127.0.0.1:$port"
+}
+
+start() {
+    if [[ -n "${SLUICE_TEST_S3_ENDPOINT:-}" ]]; then
+        echo "export SLUICE_TEST_S3_ENDPOINT=$SLUICE_TEST_S3_ENDPOINT"
+        return 0
+    fi
+    local endpoint
+    if endpoint="$(running_endpoint)"; then
+        log "already running at $endpoint"
+        echo "export SLUICE_TEST_S3_ENDPOINT=$endpoint"
+        return 0
+    fi
+    ensure_venv
+    mkdir -p "$DIR"
+    local attempt port pid i
+    for attempt in 1 2 3 4 5; do
+        port="$(free_port)"
+        log "starting moto_server on 127.0.0.1:$port (attempt $attempt)"
+        # setsid: the server leaves the caller's process group, so `stop` can end it and its children.
+        setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$DIR/server.log" 2>&1 </dev/null &
+        pid=$!
+        echo "$pid" > "$DIR/pid"
+        echo "$port" > "$DIR/port"
+        for i in $(seq 1 120); do
+            if answers "http://127.0.0.1:$port"; then
+                log "ready: http://127.0.0.1:$port (pid $pid, log $DIR/server.log)"
+                echo "export SLUICE_TEST_S3_ENDPOINT=http://127.0.0.1:$port"
+                return 0
+            fi
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.5
+        done
+        log "moto_server did not come up:"
+        tail -n 5 "$DIR/server.log" >&2 || true
+        kill "$pid" 2>/dev/null || true
+        rm -f "$DIR/pid" "$DIR/port"
+    done
+    log "could not start moto_server"
+    exit 1
+}
+
+stop() {
+    if [[ ! -f "$DIR/pid" ]]; then
+        log "nothing to stop in $DIR"
+        rm -rf "$DIR"
+        return 0
+    fi
+    local pid i
+    pid="$(cat "$DIR/pid")"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        for i in $(seq 1 20); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.25
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -rf "$DIR"
+    log "stopped"
+}
+
+cmd="${1:-}"
+case "$cmd" in
+    start) start ;;
+    stop) stop ;;
+    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
