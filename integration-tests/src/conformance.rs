@@ -73,7 +73,12 @@ impl Case {
 
     /// Run SQL built from the quoted table name (`{t}`) and quoted columns and return cells as text.
     /// `sql` uses `{t}` for the table and `{c0}`, `{c1}`, … for `columns`.
-    pub async fn select(&self, table: &str, columns: &[&str], sql: &str) -> Result<Vec<Vec<String>>> {
+    pub async fn select(
+        &self,
+        table: &str,
+        columns: &[&str],
+        sql: &str,
+    ) -> Result<Vec<Vec<String>>> {
         let mut ds = self.pipeline()?.dataset().await?;
         let mut text = sql.replace("{t}", &ds.qualified_table(table));
         for (i, c) in columns.iter().enumerate() {
@@ -133,20 +138,45 @@ pub async fn round_trip(t: &Target) -> Result<()> {
     assert_eq!(info.rows_per_table()["items"], 2);
     assert_eq!(case.count("items").await?, 2);
     let rows = case
-        .select("items", &["id", "name", "active"], "SELECT {c0}, {c1}, {c2} FROM {t} ORDER BY {c0}")
+        .select(
+            "items",
+            &["id", "name", "active"],
+            "SELECT {c0}, {c1}, {c2} FROM {t} ORDER BY {c0}",
+        )
         .await?;
-    assert_eq!(rows, vec![vec!["1", "alpha", "true"], vec!["2", "beta", "false"]]);
-    let sum = case.select("items", &["price"], "SELECT SUM({c0}) FROM {t}").await?;
+    assert_eq!(
+        rows,
+        vec![vec!["1", "alpha", "true"], vec!["2", "beta", "false"]]
+    );
+    let sum = case
+        .select("items", &["price"], "SELECT SUM({c0}) FROM {t}")
+        .await?;
     assert_eq!(sum[0][0].parse::<f64>().unwrap(), 3.75);
     let ts = case
-        .select("items", &["created", "id"], "SELECT {c0} FROM {t} ORDER BY {c1}")
+        .select(
+            "items",
+            &["created", "id"],
+            "SELECT {c0} FROM {t} ORDER BY {c1}",
+        )
         .await?;
-    assert!(ts[1][0].contains("2026-01-02") && ts[1][0].contains("09:30"), "timestamp normalized to UTC: {ts:?}");
+    assert!(
+        ts[1][0].contains("2026-01-02") && ts[1][0].contains("09:30"),
+        "timestamp normalized to UTC: {ts:?}"
+    );
     let schema = case.pipeline()?.schema(&case.name)?.expect("schema stored");
     let table = schema.table("items").expect("items table");
-    assert_eq!(table.columns["created"].data_type, Some(sluice_core::DataType::Timestamp));
-    assert_eq!(table.columns["day"].data_type, Some(sluice_core::DataType::Text));
-    assert!(!table.columns.contains_key("note"), "null-only column is not created");
+    assert_eq!(
+        table.columns["created"].data_type,
+        Some(sluice_core::DataType::Timestamp)
+    );
+    assert_eq!(
+        table.columns["day"].data_type,
+        Some(sluice_core::DataType::Text)
+    );
+    assert!(
+        !table.columns.contains_key("note"),
+        "null-only column is not created"
+    );
     Ok(())
 }
 
@@ -166,11 +196,19 @@ pub async fn nested_tables(t: &Target) -> Result<()> {
     assert_eq!(case.count("orders__items").await?, 3);
     assert_eq!(case.count("orders__items__tags").await?, 3);
     let city = case
-        .select("orders", &["customer__address__city", "id"], "SELECT {c0} FROM {t} WHERE {c1} = 1")
+        .select(
+            "orders",
+            &["customer__address__city", "id"],
+            "SELECT {c0} FROM {t} WHERE {c1} = 1",
+        )
         .await?;
     assert_eq!(city, vec![vec!["London"]]);
     let tags = case
-        .select("orders__items__tags", &["value", "_dlt_list_idx"], "SELECT {c0} FROM {t} ORDER BY {c0}")
+        .select(
+            "orders__items__tags",
+            &["value", "_dlt_list_idx"],
+            "SELECT {c0} FROM {t} ORDER BY {c0}",
+        )
         .await?;
     assert_eq!(tags, vec![vec!["x"], vec!["y"], vec!["z"]]);
     // every child row points at an existing parent row
@@ -182,7 +220,10 @@ pub async fn nested_tables(t: &Target) -> Result<()> {
         ds.quote("_dlt_parent_id"),
         ds.quote("_dlt_id")
     );
-    assert_eq!(sluice_pipeline::dataset::first_u64(&ds.query(&sql).await?)?, 3);
+    assert_eq!(
+        sluice_pipeline::dataset::first_u64(&ds.query(&sql).await?)?,
+        3
+    );
     Ok(())
 }
 
@@ -193,7 +234,11 @@ pub async fn add_column(t: &Target) -> Result<()> {
     case.load(json!([{"id": 1, "a": "x"}]), h.clone()).await?;
     case.load(json!([{"id": 2, "a": "y", "b": 5}]), h).await?;
     let rows = case
-        .select("events", &["id", "b"], "SELECT {c0}, {c1} FROM {t} ORDER BY {c0}")
+        .select(
+            "events",
+            &["id", "b"],
+            "SELECT {c0}, {c1} FROM {t} ORDER BY {c0}",
+        )
         .await?;
     assert_eq!(rows, vec![vec!["1", "null"], vec!["2", "5"]]);
     Ok(())
@@ -206,9 +251,16 @@ pub async fn variant_column(t: &Target) -> Result<()> {
     case.load(json!([{"id": 1, "v": 5}]), h.clone()).await?;
     case.load(json!([{"id": 2, "v": "five"}]), h).await?;
     let rows = case
-        .select("readings", &["id", "v", "v__v_text"], "SELECT {c0}, {c1}, {c2} FROM {t} ORDER BY {c0}")
+        .select(
+            "readings",
+            &["id", "v", "v__v_text"],
+            "SELECT {c0}, {c1}, {c2} FROM {t} ORDER BY {c0}",
+        )
         .await?;
-    assert_eq!(rows, vec![vec!["1", "5", "null"], vec!["2", "null", "five"]]);
+    assert_eq!(
+        rows,
+        vec![vec!["1", "5", "null"], vec!["2", "null", "five"]]
+    );
     Ok(())
 }
 
@@ -224,8 +276,15 @@ pub async fn replace(t: &Target) -> Result<()> {
     assert_eq!(case.count("snap").await?, 3);
     assert_eq!(case.count("snap__xs").await?, 3);
     case.load(json!([{"id": 10, "xs": [7]}]), h).await?;
-    assert_eq!(case.select("snap", &["id"], "SELECT {c0} FROM {t}").await?, vec![vec!["10"]]);
-    assert_eq!(case.select("snap__xs", &["value"], "SELECT {c0} FROM {t}").await?, vec![vec!["7"]]);
+    assert_eq!(
+        case.select("snap", &["id"], "SELECT {c0} FROM {t}").await?,
+        vec![vec!["10"]]
+    );
+    assert_eq!(
+        case.select("snap__xs", &["value"], "SELECT {c0} FROM {t}")
+            .await?,
+        vec![vec!["7"]]
+    );
     Ok(())
 }
 
@@ -252,11 +311,19 @@ pub async fn merge(t: &Target) -> Result<()> {
     )
     .await?;
     let rows = case
-        .select("customers", &["id", "name"], "SELECT {c0}, {c1} FROM {t} ORDER BY {c0}")
+        .select(
+            "customers",
+            &["id", "name"],
+            "SELECT {c0}, {c1} FROM {t} ORDER BY {c0}",
+        )
         .await?;
     assert_eq!(rows, vec![vec!["1", "A"], vec!["2", "b"], vec!["3", "c"]]);
     let phones = case
-        .select("customers__phones", &["value"], "SELECT {c0} FROM {t} ORDER BY {c0}")
+        .select(
+            "customers__phones",
+            &["value"],
+            "SELECT {c0} FROM {t} ORDER BY {c0}",
+        )
         .await?;
     assert_eq!(phones, vec![vec!["1-3"], vec!["2-1"]]);
     Ok(())
@@ -267,7 +334,10 @@ pub async fn merge(t: &Target) -> Result<()> {
 pub async fn idempotent_reload(t: &Target) -> Result<()> {
     let case = Case::new(t, "reload");
     let info = case
-        .load(json!([{"id": 1, "xs": [1]}, {"id": 2, "xs": [2]}]), hints("r", WriteDisposition::Append, &[]))
+        .load(
+            json!([{"id": 1, "xs": [1]}, {"id": 2, "xs": [2]}]),
+            hints("r", WriteDisposition::Append, &[]),
+        )
         .await?;
     let load_id = &info.packages[0].load_id;
     let p = case.pipeline()?;
@@ -275,9 +345,15 @@ pub async fn idempotent_reload(t: &Target) -> Result<()> {
     let pending = p.paths().normalized_packages().join(load_id);
     std::fs::rename(&loaded, &pending)?;
     let again = case
-        .load(json!([{"id": 3}]), hints("r", WriteDisposition::Append, &[]))
+        .load(
+            json!([{"id": 3}]),
+            hints("r", WriteDisposition::Append, &[]),
+        )
         .await?;
-    assert!(again.pending_only, "the pending package is loaded first, nothing new extracted");
+    assert!(
+        again.pending_only,
+        "the pending package is loaded first, nothing new extracted"
+    );
     assert!(again.packages[0].already_loaded);
     assert_eq!(case.count("r").await?, 2);
     assert_eq!(case.count("r__xs").await?, 2);
@@ -302,12 +378,22 @@ pub async fn unicode_and_reserved_identifiers(t: &Target) -> Result<()> {
     for n in ["select", "from", "weird_name_drop"] {
         assert!(names.contains(&n), "{n} in {names:?}");
     }
-    let order_cols: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("order_id")).collect();
+    let order_cols: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| n.starts_with("order_id"))
+        .collect();
     assert_eq!(order_cols.len(), 3, "three distinct columns: {names:?}");
-    let cols: Vec<&str> = ["select", "from", "weird_name_drop"].into_iter().chain(order_cols.iter().copied()).collect();
+    let cols: Vec<&str> = ["select", "from", "weird_name_drop"]
+        .into_iter()
+        .chain(order_cols.iter().copied())
+        .collect();
     let sql = format!(
         "SELECT {} FROM {{t}}",
-        (0..cols.len()).map(|i| format!("{{c{i}}}")).collect::<Vec<_>>().join(", ")
+        (0..cols.len())
+            .map(|i| format!("{{c{i}}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let rows = case.select("order", &cols, &sql).await?;
     assert_eq!(rows.len(), 1);
@@ -324,15 +410,24 @@ pub async fn big_integers(t: &Target) -> Result<()> {
     let items: Value = serde_json::from_str(
         r#"[{"id": 1, "n": 5}, {"id": 2, "n": 9223372036854775808}, {"id": 3, "n": 123456789012345678901234567890123456789012345}]"#,
     )?;
-    case.load(items, hints("nums", WriteDisposition::Append, &[])).await?;
+    case.load(items, hints("nums", WriteDisposition::Append, &[]))
+        .await?;
     assert_eq!(case.count("nums").await?, 3);
     let rows = case
-        .select("nums", &["id", "n", "n__v_text"], "SELECT {c0}, {c1}, {c2} FROM {t} ORDER BY {c0}")
+        .select(
+            "nums",
+            &["id", "n", "n__v_text"],
+            "SELECT {c0}, {c1}, {c2} FROM {t} ORDER BY {c0}",
+        )
         .await?;
     assert_eq!(rows[0][1], "5");
     assert_eq!(rows[2][2], "123456789012345678901234567890123456789012345");
     let dec = case
-        .select("nums", &["id", "n__v_decimal"], "SELECT {c1} FROM {t} WHERE {c0} = 2")
+        .select(
+            "nums",
+            &["id", "n__v_decimal"],
+            "SELECT {c1} FROM {t} WHERE {c0} = 2",
+        )
         .await?;
     assert!(dec[0][0].starts_with("9223372036854775808"), "{dec:?}");
     Ok(())

@@ -1,1 +1,5 @@
-//! placeholder
+//! Shared test support for sluice: the destination conformance suite and local test servers.
+
+pub mod conformance;
+pub mod forter_server;
+pub mod rest_server;

@@ -21,6 +21,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a pipeline file (TOML): a `[pipeline]` section and a `[source]` (rest_api).
+    Run(RunArgs),
     /// Load JSON (array, object or concatenated objects) or JSON Lines files into a table.
     LoadFile(LoadFileArgs),
     /// List the destinations compiled into this build.
@@ -98,6 +100,29 @@ pub struct LoadFileArgs {
     pub schema_contract: Option<Contract>,
 }
 
+/// `sluice run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline file (TOML).
+    pub pipeline_file: PathBuf,
+    /// Destination name; wins over `[pipeline] destination`.
+    #[arg(long)]
+    pub destination: Option<String>,
+    /// Dataset name; wins over `[pipeline] dataset`.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Pipeline name; wins over `[pipeline] name`.
+    #[arg(long)]
+    pub pipeline_name: Option<String>,
+    /// Folder of pipeline working dirs.
+    #[arg(long, env = "SLUICE_PIPELINES_DIR")]
+    pub pipelines_dir: Option<PathBuf>,
+    /// Start over: forget local state (incremental cursors) and load into a new dataset
+    /// named `<dataset>_<timestamp>` (dlt's dev mode).
+    #[arg(long)]
+    pub full_refresh: bool,
+}
+
 /// `sluice pipeline NAME …`.
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
@@ -172,6 +197,7 @@ pub struct QueryArgs {
 /// Run the parsed command.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run(args) => crate::run::run(args).await,
         Command::LoadFile(args) => crate::load_file::run(args).await,
         Command::Destinations => {
             let registry = sluice::registry();

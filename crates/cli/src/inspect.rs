@@ -26,8 +26,12 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
             let name = schema
                 .or_else(|| state.default_schema_name.clone())
                 .context("the pipeline has no schema yet: run it first")?;
-            let text = std::fs::read_to_string(paths.schema_file(&name))
-                .with_context(|| format!("schema {name} not found in {}", paths.schemas_dir().display()))?;
+            let text = std::fs::read_to_string(paths.schema_file(&name)).with_context(|| {
+                format!(
+                    "schema {name} not found in {}",
+                    paths.schemas_dir().display()
+                )
+            })?;
             let schema = sluice_core::Schema::from_json(&text)?;
             println!("Found schema with name {name}");
             match format {
@@ -40,7 +44,11 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
             match std::fs::read_to_string(paths.trace_file()) {
                 Ok(t) => {
                     let info: sluice_pipeline::RunInfo = serde_json::from_str(&t)?;
-                    println!("Last run of pipeline {} took {:.2}s", info.pipeline_name, info.elapsed.as_secs_f64());
+                    println!(
+                        "Last run of pipeline {} took {:.2}s",
+                        info.pipeline_name,
+                        info.elapsed.as_secs_f64()
+                    );
                     print!("{info}");
                 }
                 Err(_) => println!("Pipeline does not have last run trace."),
@@ -52,7 +60,10 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
             all.extend(list_packages(&paths.normalized_packages())?);
             all.sort_by(|a, b| a.manifest.load_id.cmp(&b.manifest.load_id));
             let p = match load_id {
-                Some(id) => all.into_iter().find(|p| p.manifest.load_id == id).with_context(|| format!("load package {id} not found"))?,
+                Some(id) => all
+                    .into_iter()
+                    .find(|p| p.manifest.load_id == id)
+                    .with_context(|| format!("load package {id} not found"))?,
                 None => all.pop().context("the pipeline has no load packages")?,
             };
             print_package(&paths, &p)
@@ -64,13 +75,19 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
                 println!("No pending packages found");
             }
             for p in done {
-                println!("Load package {} is LOADED and contains no failed jobs", p.load_id);
+                println!(
+                    "Load package {} is LOADED and contains no failed jobs",
+                    p.load_id
+                );
             }
             Ok(())
         }
         PipelineCommand::Sync => {
             let mut pipeline = Pipeline::open(&sluice::registry(), &args.name, Some(&dir))?;
-            let schema = state.default_schema_name.clone().unwrap_or_else(|| args.name.clone());
+            let schema = state
+                .default_schema_name
+                .clone()
+                .unwrap_or_else(|| args.name.clone());
             println!("Restoring from destination");
             if pipeline.sync(&schema).await? {
                 println!("Restored state and schema of pipeline {}", args.name);
@@ -94,20 +111,45 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
 }
 
 fn info(paths: &PipelinePaths, state: &PipelineState) -> anyhow::Result<()> {
-    println!("Found pipeline {} in {}", state.pipeline_name, paths.root.parent().map(|p| p.display().to_string()).unwrap_or_default());
+    println!(
+        "Found pipeline {} in {}",
+        state.pipeline_name,
+        paths
+            .root
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
     println!("Synchronized state:");
     println!("_state_version: {}", state.version);
     println!("_version_hash: {}", state.version_hash);
     println!("pipeline_name: {}", state.pipeline_name);
-    println!("dataset_name: {}", state.dataset_name.as_deref().unwrap_or("-"));
-    println!("destination_name: {}", state.destination_name.as_deref().unwrap_or("-"));
-    println!("default_schema_name: {}", state.default_schema_name.as_deref().unwrap_or("-"));
+    println!(
+        "dataset_name: {}",
+        state.dataset_name.as_deref().unwrap_or("-")
+    );
+    println!(
+        "destination_name: {}",
+        state.destination_name.as_deref().unwrap_or("-")
+    );
+    println!(
+        "default_schema_name: {}",
+        state.default_schema_name.as_deref().unwrap_or("-")
+    );
     println!("schema_names: {}", state.schema_names.join(", "));
-    println!("sources: {}", state.sources.keys().cloned().collect::<Vec<_>>().join(", "));
+    println!(
+        "sources: {}",
+        state.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
     println!("Local state:");
-    println!("last_load_id: {}", state.local.last_load_id.as_deref().unwrap_or("-"));
+    println!(
+        "last_load_id: {}",
+        state.local.last_load_id.as_deref().unwrap_or("-")
+    );
     for name in &state.schema_names {
-        let Ok(text) = std::fs::read_to_string(paths.schema_file(name)) else { continue };
+        let Ok(text) = std::fs::read_to_string(paths.schema_file(name)) else {
+            continue;
+        };
         let schema = sluice_core::Schema::from_json(&text)?;
         println!("Resources in schema: {name}");
         for root in schema.data_tables().filter(|t| t.parent.is_none()) {
@@ -116,22 +158,34 @@ fn info(paths: &PipelinePaths, state: &PipelineState) -> anyhow::Result<()> {
                 "{} with {} table(s) and {} column(s), write disposition {}",
                 root.resource.as_deref().unwrap_or(&root.name),
                 nested.len() + 1,
-                std::iter::once(root).chain(nested.iter().copied()).map(|t| t.columns.len()).sum::<usize>(),
+                std::iter::once(root)
+                    .chain(nested.iter().copied())
+                    .map(|t| t.columns.len())
+                    .sum::<usize>(),
                 schema.write_disposition(&root.name).as_str()
             );
         }
     }
     println!("Working dir content:");
     let pending = list_packages(&paths.normalized_packages())?;
-    println!("Has {} normalized packages ready to be loaded with following load ids:", pending.len());
+    println!(
+        "Has {} normalized packages ready to be loaded with following load ids:",
+        pending.len()
+    );
     for p in &pending {
         println!("{}", p.manifest.load_id);
     }
     if !pending.is_empty() {
-        println!("Pending packages are loaded by the next run, or now with `sluice pipeline {} load-pending`.", state.pipeline_name);
+        println!(
+            "Pending packages are loaded by the next run, or now with `sluice pipeline {} load-pending`.",
+            state.pipeline_name
+        );
     }
     let loaded = list_packages(&paths.loaded_packages())?;
-    println!("Has {} completed load packages with following load ids:", loaded.len());
+    println!(
+        "Has {} completed load packages with following load ids:",
+        loaded.len()
+    );
     for p in &loaded {
         println!("{}", p.manifest.load_id);
     }
@@ -139,13 +193,26 @@ fn info(paths: &PipelinePaths, state: &PipelineState) -> anyhow::Result<()> {
 }
 
 fn print_package(paths: &PipelinePaths, p: &Package) -> anyhow::Result<()> {
-    let status = if p.dir.starts_with(paths.loaded_packages()) { "LOADED" } else { "NORMALIZED (pending)" };
-    println!("Package {} found in {}", p.manifest.load_id, p.dir.display());
-    println!("The package with load id {} for schema {} is in {} state", p.manifest.load_id, p.manifest.schema_name, status);
+    let status = if p.dir.starts_with(paths.loaded_packages()) {
+        "LOADED"
+    } else {
+        "NORMALIZED (pending)"
+    };
+    println!(
+        "Package {} found in {}",
+        p.manifest.load_id,
+        p.dir.display()
+    );
+    println!(
+        "The package with load id {} for schema {} is in {} state",
+        p.manifest.load_id, p.manifest.schema_name, status
+    );
     println!("Created at {}", p.manifest.created_at);
     for (table, files) in &p.manifest.tables {
         for f in &files.files {
-            let size = std::fs::metadata(p.dir.join(f)).map(|m| m.len()).unwrap_or(0);
+            let size = std::fs::metadata(p.dir.join(f))
+                .map(|m| m.len())
+                .unwrap_or(0);
             println!("Job: {f}, table: {table}, size: {size} bytes");
         }
         println!("Table {table}: {} row(s)", files.rows);
@@ -153,7 +220,14 @@ fn print_package(paths: &PipelinePaths, p: &Package) -> anyhow::Result<()> {
     let changes = p.changes()?;
     println!("Schema changes: {}", changes.len());
     for c in changes {
-        println!("- {} {}", match c { sluice_core::SchemaChange::CreateTable { .. } => "create table", sluice_core::SchemaChange::AddColumns { .. } => "add columns to" }, c.table_name());
+        println!(
+            "- {} {}",
+            match c {
+                sluice_core::SchemaChange::CreateTable { .. } => "create table",
+                sluice_core::SchemaChange::AddColumns { .. } => "add columns to",
+            },
+            c.table_name()
+        );
     }
     Ok(())
 }
@@ -177,7 +251,10 @@ async fn show(
             continue;
         };
         let schema = sluice_core::Schema::from_json(&text)?;
-        for table in schema.data_tables().filter(|t| t.complete_columns().next().is_some()) {
+        for table in schema
+            .data_tables()
+            .filter(|t| t.complete_columns().next().is_some())
+        {
             let count = dataset.row_count(&table.name).await?;
             println!("\n{}: {count} row(s)", table.name);
             if rows > 0 && count > 0 {

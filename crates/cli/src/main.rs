@@ -6,6 +6,7 @@ mod inspect;
 mod load_file;
 mod output;
 mod query;
+mod run;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -60,6 +61,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .compact()

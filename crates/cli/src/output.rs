@@ -24,15 +24,27 @@ pub fn print_batches(batches: &[RecordBatch], format: Format) -> anyhow::Result<
             if batches.iter().all(|b| b.num_rows() == 0) {
                 let cols: Vec<String> = batches
                     .first()
-                    .map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect())
+                    .map(|b| {
+                        b.schema()
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().clone())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 writeln!(out, "(no rows) columns: {}", cols.join(", "))?;
             } else {
-                writeln!(out, "{}", arrow::util::pretty::pretty_format_batches(batches)?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    arrow::util::pretty::pretty_format_batches(batches)?
+                )?;
             }
         }
         Format::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
             for b in batches {
                 w.write(b)?;
             }

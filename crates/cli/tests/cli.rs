@@ -82,33 +82,82 @@ fn nested_orders_land_in_dlts_layout() {
             {"orderId": "A2", "Customer": {"firstName": "Linus"}, "cartItems": [], "createdAt": "2026-01-02T00:00:00Z"}
         ]),
     );
-    let out = run_ok(sluice(tmp.path()).args(["load-file"]).arg(&file).args(["--table", "orders", "--destination", "duckdb"]));
-    assert!(out.contains("Pipeline sluice_pipeline load step completed in"), "{out}");
+    let out = run_ok(sluice(tmp.path()).args(["load-file"]).arg(&file).args([
+        "--table",
+        "orders",
+        "--destination",
+        "duckdb",
+    ]));
+    assert!(
+        out.contains("Pipeline sluice_pipeline load step completed in"),
+        "{out}"
+    );
     assert!(out.contains("1 load package(s) were loaded to destination duckdb and into dataset sluice_pipeline_data"), "{out}");
-    assert!(out.contains("is LOADED and contains no failed jobs"), "{out}");
+    assert!(
+        out.contains("is LOADED and contains no failed jobs"),
+        "{out}"
+    );
     assert!(out.contains("- orders: 2 row(s)"), "{out}");
 
     let conn = duck(&tmp.path().join("sluice_pipeline.duckdb"));
     let ds = "sluice_pipeline_data";
     assert_eq!(
         tables(&conn, ds),
-        sorted(&["_dlt_loads", "_dlt_pipeline_state", "_dlt_version", "orders", "orders__cart_items",
-            "orders__cart_items__tags", "orders__matrix", "orders__matrix__list"])
+        sorted(&[
+            "_dlt_loads",
+            "_dlt_pipeline_state",
+            "_dlt_version",
+            "orders",
+            "orders__cart_items",
+            "orders__cart_items__tags",
+            "orders__matrix",
+            "orders__matrix__list"
+        ])
     );
     assert_eq!(
         columns(&conn, ds, "orders"),
-        sorted(&["order_id", "customer__first_name", "customer__home_address__zip_code", "created_at", "_dlt_load_id", "_dlt_id"])
+        sorted(&[
+            "order_id",
+            "customer__first_name",
+            "customer__home_address__zip_code",
+            "created_at",
+            "_dlt_load_id",
+            "_dlt_id"
+        ])
     );
     let child = ["_dlt_parent_id", "_dlt_list_idx", "_dlt_id"];
-    let with = |cols: &[&str]| sorted(&cols.iter().chain(child.iter()).copied().collect::<Vec<_>>());
-    assert_eq!(columns(&conn, ds, "orders__cart_items"), with(&["product_id", "price__amount_usd"]));
-    assert_eq!(columns(&conn, ds, "orders__cart_items__tags"), with(&["value"]));
+    let with =
+        |cols: &[&str]| sorted(&cols.iter().chain(child.iter()).copied().collect::<Vec<_>>());
+    assert_eq!(
+        columns(&conn, ds, "orders__cart_items"),
+        with(&["product_id", "price__amount_usd"])
+    );
+    assert_eq!(
+        columns(&conn, ds, "orders__cart_items__tags"),
+        with(&["value"])
+    );
     assert_eq!(columns(&conn, ds, "orders__matrix"), with(&[]));
     assert_eq!(columns(&conn, ds, "orders__matrix__list"), with(&["value"]));
-    for (table, rows) in [("orders", 2), ("orders__cart_items", 2), ("orders__cart_items__tags", 2), ("orders__matrix", 2), ("orders__matrix__list", 3)] {
-        assert_eq!(count(&conn, &format!("SELECT COUNT(*) FROM {ds}.{table}")), rows, "{table}");
+    for (table, rows) in [
+        ("orders", 2),
+        ("orders__cart_items", 2),
+        ("orders__cart_items__tags", 2),
+        ("orders__matrix", 2),
+        ("orders__matrix__list", 3),
+    ] {
+        assert_eq!(
+            count(&conn, &format!("SELECT COUNT(*) FROM {ds}.{table}")),
+            rows,
+            "{table}"
+        );
     }
-    assert_eq!(count(&conn, &format!("SELECT COUNT(*) FROM {ds}._dlt_loads WHERE status = 0")), 1);
+    assert_eq!(
+        count(
+            &conn,
+            &format!("SELECT COUNT(*) FROM {ds}._dlt_loads WHERE status = 0")
+        ),
+        1
+    );
     let ty: String = conn
         .query_row(&format!("SELECT data_type FROM information_schema.columns WHERE table_schema='{ds}' AND table_name='orders' AND column_name='created_at'"), [], |r| r.get(0))
         .unwrap();
@@ -121,18 +170,35 @@ fn destinations_and_inspection_commands() {
     let out = run_ok(sluice(tmp.path()).arg("destinations"));
     assert!(out.contains("duckdb"), "{out}");
     let file = write_json(tmp.path(), "u.json", &json!([{"id": 1, "name": "x"}]));
-    run_ok(sluice(tmp.path()).arg("load-file").arg(&file).args(["--table", "users", "--pipeline-name", "insp"]));
+    run_ok(sluice(tmp.path()).arg("load-file").arg(&file).args([
+        "--table",
+        "users",
+        "--pipeline-name",
+        "insp",
+    ]));
     let info = run_ok(sluice(tmp.path()).args(["pipeline", "insp", "info"]));
     assert!(info.contains("Found pipeline insp"), "{info}");
     assert!(info.contains("dataset_name: insp_data"), "{info}");
     assert!(info.contains("Has 1 completed load packages"), "{info}");
     let schema = run_ok(sluice(tmp.path()).args(["pipeline", "insp", "schema"]));
-    assert!(schema.contains("users:") && schema.contains("data_type: bigint"), "{schema}");
-    let q = run_ok(sluice(tmp.path()).args(["query", "insp", "SELECT name FROM {dataset}.users", "--format", "csv"]));
+    assert!(
+        schema.contains("users:") && schema.contains("data_type: bigint"),
+        "{schema}"
+    );
+    let q = run_ok(sluice(tmp.path()).args([
+        "query",
+        "insp",
+        "SELECT name FROM {dataset}.users",
+        "--format",
+        "csv",
+    ]));
     assert_eq!(q.trim(), "name\nx");
     let show = run_ok(sluice(tmp.path()).args(["pipeline", "insp", "show"]));
     assert!(show.contains("users: 1 row(s)"), "{show}");
-    let missing = sluice(tmp.path()).args(["pipeline", "nope", "info"]).output().unwrap();
+    let missing = sluice(tmp.path())
+        .args(["pipeline", "nope", "info"])
+        .output()
+        .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("pipeline nope not found"));
 }
@@ -147,15 +213,46 @@ fn bad_input_fails_clearly_and_loads_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("bad.json");
     std::fs::write(&bad, "[{\"id\": 1}, {\"id\": ]").unwrap();
-    let err = failed(&sluice(tmp.path()).arg("load-file").arg(&bad).args(["--table", "t"]).output().unwrap());
-    assert!(err.contains("malformed JSON in") && err.contains("bad.json"), "{err}");
+    let err = failed(
+        &sluice(tmp.path())
+            .arg("load-file")
+            .arg(&bad)
+            .args(["--table", "t"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("malformed JSON in") && err.contains("bad.json"),
+        "{err}"
+    );
     let conn = duck(&tmp.path().join("sluice_pipeline.duckdb"));
-    assert_eq!(count(&conn, "SELECT COUNT(*) FROM sluice_pipeline_data._dlt_loads"), 0);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM sluice_pipeline_data._dlt_loads"
+        ),
+        0
+    );
 
-    let missing = failed(&sluice(tmp.path()).args(["load-file", "nope.json", "--table", "t"]).output().unwrap());
+    let missing = failed(
+        &sluice(tmp.path())
+            .args(["load-file", "nope.json", "--table", "t"])
+            .output()
+            .unwrap(),
+    );
     assert!(missing.contains("nope.json"), "{missing}");
-    let dest = failed(&sluice(tmp.path()).args(["load-file"]).arg(&bad).args(["--table", "t", "--destination", "oracle"]).output().unwrap());
-    assert!(dest.contains("unknown destination 'oracle'") && dest.contains("duckdb"), "{dest}");
+    let dest = failed(
+        &sluice(tmp.path())
+            .args(["load-file"])
+            .arg(&bad)
+            .args(["--table", "t", "--destination", "oracle"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        dest.contains("unknown destination 'oracle'") && dest.contains("duckdb"),
+        "{dest}"
+    );
 }
 
 #[test]
@@ -163,22 +260,55 @@ fn frozen_contract_names_table_column_and_mode() {
     let tmp = tempfile::tempdir().unwrap();
     let a = write_json(tmp.path(), "a.json", &json!([{"id": 1}]));
     let b = write_json(tmp.path(), "b.json", &json!([{"id": 2, "extra": "x"}]));
-    run_ok(sluice(tmp.path()).arg("load-file").arg(&a).args(["--table", "t"]));
-    let err = failed(&sluice(tmp.path()).arg("load-file").arg(&b).args(["--table", "t", "--schema-contract", "freeze"]).output().unwrap());
-    assert!(err.contains("extra") && err.contains("`t`") && err.contains("frozen"), "{err}");
+    run_ok(
+        sluice(tmp.path())
+            .arg("load-file")
+            .arg(&a)
+            .args(["--table", "t"]),
+    );
+    let err = failed(
+        &sluice(tmp.path())
+            .arg("load-file")
+            .arg(&b)
+            .args(["--table", "t", "--schema-contract", "freeze"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("extra") && err.contains("`t`") && err.contains("frozen"),
+        "{err}"
+    );
     let conn = duck(&tmp.path().join("sluice_pipeline.duckdb"));
-    assert_eq!(count(&conn, "SELECT COUNT(*) FROM sluice_pipeline_data.t"), 1);
+    assert_eq!(
+        count(&conn, "SELECT COUNT(*) FROM sluice_pipeline_data.t"),
+        1
+    );
 }
 
 #[test]
 fn config_files_and_env_choose_the_database() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp.path().join(".sluice")).unwrap();
-    std::fs::write(tmp.path().join(".sluice/config.toml"), "[destination.duckdb]\ncredentials = \"from_config.duckdb\"\n").unwrap();
+    std::fs::write(
+        tmp.path().join(".sluice/config.toml"),
+        "[destination.duckdb]\ncredentials = \"from_config.duckdb\"\n",
+    )
+    .unwrap();
     let f = write_json(tmp.path(), "a.json", &json!([{"id": 1}]));
-    run_ok(sluice(tmp.path()).arg("load-file").arg(&f).args(["--table", "t"]));
+    run_ok(
+        sluice(tmp.path())
+            .arg("load-file")
+            .arg(&f)
+            .args(["--table", "t"]),
+    );
     assert!(tmp.path().join("from_config.duckdb").exists());
-    run_ok(sluice(tmp.path()).arg("load-file").arg(&f).args(["--table", "t"]).env("DESTINATION__DUCKDB__CREDENTIALS", "from_env.duckdb"));
+    run_ok(
+        sluice(tmp.path())
+            .arg("load-file")
+            .arg(&f)
+            .args(["--table", "t"])
+            .env("DESTINATION__DUCKDB__CREDENTIALS", "from_env.duckdb"),
+    );
     assert!(tmp.path().join("from_env.duckdb").exists());
 }
 
@@ -192,16 +322,43 @@ fn orders(n: usize) -> serde_json::Value {
 
 fn assert_exactly_once(dir: &Path, n: i64) {
     let conn = duck(&dir.join("sluice_pipeline.duckdb"));
-    assert_eq!(count(&conn, "SELECT COUNT(*) FROM sluice_pipeline_data.orders"), n);
-    assert_eq!(count(&conn, "SELECT COUNT(DISTINCT id) FROM sluice_pipeline_data.orders"), n);
-    assert_eq!(count(&conn, "SELECT COUNT(*) FROM sluice_pipeline_data.orders__items"), 2 * n);
-    assert_eq!(count(&conn, "SELECT COUNT(*) FROM sluice_pipeline_data._dlt_loads"), 1);
+    assert_eq!(
+        count(&conn, "SELECT COUNT(*) FROM sluice_pipeline_data.orders"),
+        n
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(DISTINCT id) FROM sluice_pipeline_data.orders"
+        ),
+        n
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM sluice_pipeline_data.orders__items"
+        ),
+        2 * n
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM sluice_pipeline_data._dlt_loads"
+        ),
+        1
+    );
 }
 
 /// A crash at every stage of a run is completed by the next run with exactly one copy of every row.
 #[test]
 fn crash_at_each_stage_then_rerun_loads_exactly_once() {
-    for point in ["during_extract", "after_package_commit", "after_schema_changes", "after_write_chain", "after_load_commit"] {
+    for point in [
+        "during_extract",
+        "after_package_commit",
+        "after_schema_changes",
+        "after_write_chain",
+        "after_load_commit",
+    ] {
         let tmp = tempfile::tempdir().unwrap();
         let f = write_json(tmp.path(), "o.json", &orders(1500));
         let load = |fp: Option<&str>| {
@@ -213,9 +370,16 @@ fn crash_at_each_stage_then_rerun_loads_exactly_once() {
             c.output().unwrap()
         };
         let crashed = load(Some(point));
-        assert!(!crashed.status.success(), "{point}: the fail point must abort");
+        assert!(
+            !crashed.status.success(),
+            "{point}: the fail point must abort"
+        );
         let rerun = load(None);
-        assert!(rerun.status.success(), "{point}: {}", String::from_utf8_lossy(&rerun.stderr));
+        assert!(
+            rerun.status.success(),
+            "{point}: {}",
+            String::from_utf8_lossy(&rerun.stderr)
+        );
         assert_exactly_once(tmp.path(), 1500);
     }
 }
@@ -251,11 +415,21 @@ fn killed_runs_are_completed_without_duplicates() {
     // A last run may have only loaded a pending package; one more run loads nothing new
     // if the data is already there, so count now.
     let conn = duck(&tmp.path().join("sluice_pipeline.duckdb"));
-    let loads = count(&conn, "SELECT COUNT(*) FROM sluice_pipeline_data._dlt_loads");
+    let loads = count(
+        &conn,
+        "SELECT COUNT(*) FROM sluice_pipeline_data._dlt_loads",
+    );
     let rows = count(&conn, "SELECT COUNT(*) FROM sluice_pipeline_data.orders");
-    assert_eq!(rows, 30_000 * loads, "each completed load holds exactly one copy");
     assert_eq!(
-        count(&conn, "SELECT COUNT(*) FROM (SELECT _dlt_load_id, id FROM sluice_pipeline_data.orders GROUP BY ALL HAVING COUNT(*) > 1)"),
+        rows,
+        30_000 * loads,
+        "each completed load holds exactly one copy"
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM (SELECT _dlt_load_id, id FROM sluice_pipeline_data.orders GROUP BY ALL HAVING COUNT(*) > 1)"
+        ),
         0
     );
 }

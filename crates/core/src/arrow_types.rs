@@ -51,7 +51,10 @@ pub fn arrow_field(column: &Column) -> Field {
 /// The Arrow schema of a table: its complete columns, in order.
 pub fn arrow_schema(table: &Table) -> SchemaRef {
     Arc::new(ArrowSchema::new(
-        table.complete_columns().map(arrow_field).collect::<Vec<_>>(),
+        table
+            .complete_columns()
+            .map(arrow_field)
+            .collect::<Vec<_>>(),
     ))
 }
 

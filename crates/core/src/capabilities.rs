@@ -126,7 +126,9 @@ pub fn standard_sql_type(column: &Column) -> String {
         Decimal => format!(
             "DECIMAL({},{})",
             column.precision.unwrap_or(38),
-            column.scale.unwrap_or(if column.precision.is_some() { 0 } else { 9 })
+            column
+                .scale
+                .unwrap_or(if column.precision.is_some() { 0 } else { 9 })
         ),
         Wei => "DECIMAL(38,0)".into(),
         Binary => "BLOB".into(),

@@ -400,7 +400,9 @@ mod tests {
         let p = ConfigProvider::empty()
             .with_config_toml("[destination.postgres.credentials]\nhost = \"cfg\"\nport = 5432\n")
             .unwrap()
-            .with_secrets_toml("[destination.postgres.credentials]\nhost = \"sec\"\npassword = \"p\"\n")
+            .with_secrets_toml(
+                "[destination.postgres.credentials]\nhost = \"sec\"\npassword = \"p\"\n",
+            )
             .unwrap()
             .with_env([("DESTINATION__POSTGRES__CREDENTIALS__PASSWORD", "envpw")]);
         let s = p.section(&["destination", "postgres"]);
@@ -412,7 +414,8 @@ mod tests {
 
     #[test]
     fn native_value_from_env() {
-        let p = ConfigProvider::empty().with_env([("DESTINATION__DUCKDB__CREDENTIALS", "/tmp/x.duckdb")]);
+        let p = ConfigProvider::empty()
+            .with_env([("DESTINATION__DUCKDB__CREDENTIALS", "/tmp/x.duckdb")]);
         let s = p.section(&["destination", "duckdb"]);
         assert_eq!(s.get_str("credentials").as_deref(), Some("/tmp/x.duckdb"));
         assert!(p.section(&["destination", "postgres"]).is_empty());
@@ -425,7 +428,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("secrets.toml is not valid TOML at line"), "{err}");
+        assert!(
+            err.contains("secrets.toml is not valid TOML at line"),
+            "{err}"
+        );
         assert!(!err.contains("hunter2"), "{err}");
     }
 
@@ -439,7 +445,10 @@ mod tests {
             redact_url("https://api.example.com/v1?api_key=abc&page=2"),
             "https://api.example.com/v1?api_key=***&page=2"
         );
-        assert_eq!(format!("{:?} {}", Secret::new("x"), Secret::new("x")), "*** ***");
+        assert_eq!(
+            format!("{:?} {}", Secret::new("x"), Secret::new("x")),
+            "*** ***"
+        );
     }
 
     #[test]
@@ -448,7 +457,12 @@ mod tests {
             "destination.x",
             "n = \"abc\"\nb = \"maybe\"".parse().unwrap(),
         );
-        assert!(s.get_u64("n").unwrap_err().to_string().contains("destination.x.n"));
+        assert!(
+            s.get_u64("n")
+                .unwrap_err()
+                .to_string()
+                .contains("destination.x.n")
+        );
         assert!(s.get_bool("b").is_err());
         assert_eq!(s.get_u64("missing").unwrap(), None);
     }

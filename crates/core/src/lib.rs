@@ -19,20 +19,19 @@ pub mod sql;
 pub mod state;
 pub mod types;
 
-pub use capabilities::{CaseFold, Capabilities, FileFormat};
+pub use capabilities::{Capabilities, CaseFold, FileFormat};
 pub use config::{ConfigProvider, ConfigSection, Secret};
 pub use destination::{
-    ChainJob, Destination, DestinationConfig, DestinationFactory, LoadCommit, StateRecord,
-    TableJob,
+    ChainJob, Destination, DestinationConfig, DestinationFactory, LoadCommit, StateRecord, TableJob,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use naming::NamingConvention;
 pub use registry::Registry;
-pub use source::{ResourceHints, Source, SourceEvent, SourceStream};
 pub use schema::{
-    Column, MergeStrategy, Schema, SchemaChange, SchemaContract, ContractMode, Table,
+    Column, ContractMode, MergeStrategy, Schema, SchemaChange, SchemaContract, Table,
     WriteDisposition,
 };
+pub use source::{ResourceHints, Source, SourceEvent, SourceStream};
 pub use types::DataType;
 
 /// Name of the loads table written by every destination.

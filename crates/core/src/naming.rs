@@ -46,7 +46,11 @@ impl NamingConvention {
                 return self.shorten_fragments(&parts);
             }
         }
-        shorten_identifier(&snake_case_fragment(identifier), identifier, self.max_length)
+        shorten_identifier(
+            &snake_case_fragment(identifier),
+            identifier,
+            self.max_length,
+        )
     }
 
     /// Join already normalized fragments with `__` and shorten the result.

@@ -26,9 +26,12 @@ impl ParquetFileWriter {
     /// Start a file that will be renamed to `final_path` when finished.
     pub fn create(final_path: &Path, schema: SchemaRef) -> Result<Self> {
         let tmp_path = final_path.with_extension("parquet.tmp");
-        let file = File::create(&tmp_path).context(format!("cannot create {}", tmp_path.display()))?;
+        let file =
+            File::create(&tmp_path).context(format!("cannot create {}", tmp_path.display()))?;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).expect("valid level"),
+            ))
             .set_max_row_group_row_count(Some(ROW_GROUP_SIZE))
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
@@ -116,7 +119,10 @@ mod tests {
         w.write(&batch).unwrap();
         assert!(!path.exists(), "final name appears only when finished");
         assert_eq!(w.finish().unwrap(), 3);
-        let batches: Vec<_> = read_parquet(&path, 1024).unwrap().collect::<Result<_>>().unwrap();
+        let batches: Vec<_> = read_parquet(&path, 1024)
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap();
         assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
         assert_eq!(batches[0], batch);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -728,9 +728,13 @@ mod tests {
         );
         let changes = new.changes_since(&old);
         assert_eq!(changes.len(), 2);
-        assert!(matches!(&changes[0], SchemaChange::AddColumns { table, columns }
-            if table == "orders" && columns.len() == 1 && columns[0].name == "note"));
-        assert!(matches!(&changes[1], SchemaChange::CreateTable { table } if table.name == "users"));
+        assert!(
+            matches!(&changes[0], SchemaChange::AddColumns { table, columns }
+            if table == "orders" && columns.len() == 1 && columns[0].name == "note")
+        );
+        assert!(
+            matches!(&changes[1], SchemaChange::CreateTable { table } if table.name == "users")
+        );
     }
 
     #[test]

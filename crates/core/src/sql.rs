@@ -4,9 +4,7 @@
 
 use crate::capabilities::Capabilities;
 use crate::destination::{ChainJob, StateRecord};
-use crate::schema::{
-    C_DLT_ID, C_DLT_LOAD_ID, C_DLT_ROOT_ID, Column, Schema, SchemaChange, Table,
-};
+use crate::schema::{C_DLT_ID, C_DLT_LOAD_ID, C_DLT_ROOT_ID, Column, Schema, SchemaChange, Table};
 use crate::types::DataType;
 
 /// SQL generation for one dataset of one destination.
@@ -102,7 +100,10 @@ impl<'a> SqlDialect<'a> {
 
     /// `CREATE TABLE IF NOT EXISTS` with the complete columns.
     pub fn create_table(&self, table: &Table) -> String {
-        let cols: Vec<String> = table.complete_columns().map(|c| self.column_def(c)).collect();
+        let cols: Vec<String> = table
+            .complete_columns()
+            .map(|c| self.column_def(c))
+            .collect();
         format!(
             "CREATE TABLE IF NOT EXISTS {} ({})",
             self.table(&table.name),
@@ -128,7 +129,11 @@ impl<'a> SqlDialect<'a> {
             SchemaChange::CreateTable { table } => {
                 let mut v = vec![self.create_table(table)];
                 // The table may exist already with fewer columns (a re-applied change).
-                v.extend(table.complete_columns().map(|c| self.add_column(&table.name, c)));
+                v.extend(
+                    table
+                        .complete_columns()
+                        .map(|c| self.add_column(&table.name, c)),
+                );
                 v
             }
             SchemaChange::AddColumns { table, columns } => {
@@ -170,13 +175,21 @@ impl<'a> SqlDialect<'a> {
         if pk.is_empty() {
             return None;
         }
-        let partition = pk.iter().map(|c| self.quote(c)).collect::<Vec<_>>().join(", ");
+        let partition = pk
+            .iter()
+            .map(|c| self.quote(c))
+            .collect::<Vec<_>>()
+            .join(", ");
         let order = root
             .columns
             .values()
             .find(|c| c.dedup_sort.is_some())
             .map(|c| {
-                let dir = if c.dedup_sort.as_deref() == Some("asc") { "ASC" } else { "DESC" };
+                let dir = if c.dedup_sort.as_deref() == Some("asc") {
+                    "ASC"
+                } else {
+                    "DESC"
+                };
                 format!(" ORDER BY {} {dir}", self.quote(&c.name))
             })
             .unwrap_or_default();
@@ -218,8 +231,12 @@ impl<'a> SqlDialect<'a> {
             if !mk.is_empty() {
                 alts.push(format!("({})", eq(&mk)));
             }
-            (!alts.is_empty())
-                .then(|| format!("EXISTS (SELECT 1 FROM {stg_root} AS s WHERE {})", alts.join(" OR ")))
+            (!alts.is_empty()).then(|| {
+                format!(
+                    "EXISTS (SELECT 1 FROM {stg_root} AS s WHERE {})",
+                    alts.join(" OR ")
+                )
+            })
         };
         if has_root_rows {
             if let Some(root_match) = key_match("d") {
@@ -255,7 +272,11 @@ impl<'a> SqlDialect<'a> {
                 )
             });
             let filter = if has_root_rows { filter } else { None };
-            sql.push(self.insert_from(&nested.table, &staging(&nested.table.name), filter.as_deref()));
+            sql.push(self.insert_from(
+                &nested.table,
+                &staging(&nested.table.name),
+                filter.as_deref(),
+            ));
         }
         sql
     }
@@ -296,13 +317,21 @@ impl<'a> SqlDialect<'a> {
             };
             // One source row per key: rows with equal keys (and so often equal `_dlt_id`s)
             // are ranked, by the `dedup_sort` column when one is hinted.
-            let partition = keys.iter().map(|k| self.quote(k)).collect::<Vec<_>>().join(", ");
+            let partition = keys
+                .iter()
+                .map(|k| self.quote(k))
+                .collect::<Vec<_>>()
+                .join(", ");
             let order = table
                 .columns
                 .values()
                 .find(|c| c.dedup_sort.is_some())
                 .map(|c| {
-                    let dir = if c.dedup_sort.as_deref() == Some("asc") { "ASC" } else { "DESC" };
+                    let dir = if c.dedup_sort.as_deref() == Some("asc") {
+                        "ASC"
+                    } else {
+                        "DESC"
+                    };
                     format!(" ORDER BY {} {dir}", self.quote(&c.name))
                 })
                 .unwrap_or_default();
@@ -487,7 +516,10 @@ mod tests {
         assert_eq!(d.quote("a\"b;c"), "\"a\"\"b;c\"");
         assert_eq!(d.table("t"), "\"my data\".\"t\"");
         let up = caps(CaseFold::Upper);
-        assert_eq!(SqlDialect::new(&up, "ds").table("orders"), "\"DS\".\"ORDERS\"");
+        assert_eq!(
+            SqlDialect::new(&up, "ds").table("orders"),
+            "\"DS\".\"ORDERS\""
+        );
         assert_eq!(literal("it's"), "'it''s'");
         assert_eq!(literal_backslash_escaped("a\\'b"), "'a\\\\''b'");
         let sf = SqlDialect::new(&up, "ds").with_backslash_escapes();
@@ -508,13 +540,23 @@ mod tests {
             load_id: "1".into(),
             disposition: WriteDisposition::Merge,
             merge_strategy: MergeStrategy::DeleteInsert,
-            root: TableJob { table: root, files: vec!["a".into()], rows: 1 },
-            nested: vec![TableJob { table: nested, files: vec!["b".into()], rows: 1 }],
+            root: TableJob {
+                table: root,
+                files: vec!["a".into()],
+                rows: 1,
+            },
+            nested: vec![TableJob {
+                table: nested,
+                files: vec!["b".into()],
+                rows: 1,
+            }],
         };
         let sql = d.merge_delete_insert(&job, &|t| format!("stg_{t}"));
         assert_eq!(sql.len(), 5, "{sql:#?}");
         assert!(sql[0].starts_with("DELETE FROM stg_orders WHERE \"_dlt_id\" IN"));
-        assert!(sql[1].starts_with("DELETE FROM \"ds\".\"orders__items\" WHERE \"_dlt_root_id\" IN"));
+        assert!(
+            sql[1].starts_with("DELETE FROM \"ds\".\"orders__items\" WHERE \"_dlt_root_id\" IN")
+        );
         assert!(sql[2].starts_with("DELETE FROM \"ds\".\"orders\" WHERE EXISTS"));
         assert!(sql[3].starts_with("INSERT INTO \"ds\".\"orders\""));
         assert!(sql[4].ends_with("WHERE \"_dlt_root_id\" IN (SELECT \"_dlt_id\" FROM stg_orders)"));
@@ -535,8 +577,16 @@ mod tests {
             load_id: "1".into(),
             disposition: WriteDisposition::Merge,
             merge_strategy: MergeStrategy::Upsert,
-            root: TableJob { table: root, files: vec!["a".into()], rows: 1 },
-            nested: vec![TableJob { table: nested, files: vec!["b".into()], rows: 1 }],
+            root: TableJob {
+                table: root,
+                files: vec!["a".into()],
+                rows: 1,
+            },
+            nested: vec![TableJob {
+                table: nested,
+                files: vec!["b".into()],
+                rows: 1,
+            }],
         };
         let sql = d.merge_upsert(&job, &|t| format!("stg_{t}"));
         assert_eq!(sql.len(), 3, "{sql:#?}");
@@ -548,6 +598,8 @@ mod tests {
         job.nested[0].files.clear();
         let sql = d.merge_upsert(&job, &|t| format!("stg_{t}"));
         assert_eq!(sql.len(), 2, "{sql:#?}");
-        assert!(sql[1].starts_with("DELETE FROM \"ds\".\"orders__items\" WHERE \"_dlt_root_id\" IN"));
+        assert!(
+            sql[1].starts_with("DELETE FROM \"ds\".\"orders__items\" WHERE \"_dlt_root_id\" IN")
+        );
     }
 }

@@ -4,10 +4,8 @@
 
 /// Abort the process if `SLUICE_FAILPOINT` equals `name`.
 pub fn hit(name: &str) {
-    if let Ok(v) = std::env::var("SLUICE_FAILPOINT") {
-        if v == name {
-            eprintln!("sluice: fail point '{name}' hit, aborting");
-            std::process::abort();
-        }
+    if std::env::var("SLUICE_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("sluice: fail point '{name}' hit, aborting");
+        std::process::abort();
     }
 }

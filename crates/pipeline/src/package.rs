@@ -72,8 +72,7 @@ impl PackageWriter {
     pub fn create(paths: &PipelinePaths, load_id: &str, schema_name: &str) -> Result<Self> {
         let dir = paths.new_packages().join(load_id);
         std::fs::create_dir_all(&dir).map_err(|e| {
-            Error::storage(format!("cannot create package folder {}", dir.display()))
-                .with_source(e)
+            Error::storage(format!("cannot create package folder {}", dir.display())).with_source(e)
         })?;
         Ok(Self {
             dir,
@@ -186,7 +185,13 @@ impl PackageWriter {
 
 fn safe_file_name(name: &str) -> String {
     name.chars()
-        .map(|c| if c == '/' || c == '\\' || c == '\0' { '_' } else { c })
+        .map(|c| {
+            if c == '/' || c == '\\' || c == '\0' {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -339,7 +344,11 @@ mod tests {
         w.write("t", &batch(&["a"], 3)).unwrap();
         w.write("t", &batch(&["a"], 2)).unwrap();
         w.write("t", &batch(&["a", "b"], 4)).unwrap();
-        assert!(list_packages(&paths.normalized_packages()).unwrap().is_empty());
+        assert!(
+            list_packages(&paths.normalized_packages())
+                .unwrap()
+                .is_empty()
+        );
         let schema = Schema::new("src");
         let p = w.commit(&paths, &schema, &[], None).unwrap();
         assert_eq!(p.manifest.tables["t"].files.len(), 2);
@@ -347,9 +356,18 @@ mod tests {
         let listed = list_packages(&paths.normalized_packages()).unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].schema().unwrap(), schema);
-        let loaded = listed.into_iter().next().unwrap().mark_loaded(&paths).unwrap();
+        let loaded = listed
+            .into_iter()
+            .next()
+            .unwrap()
+            .mark_loaded(&paths)
+            .unwrap();
         assert!(loaded.dir.starts_with(paths.loaded_packages()));
-        assert!(list_packages(&paths.normalized_packages()).unwrap().is_empty());
+        assert!(
+            list_packages(&paths.normalized_packages())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -361,6 +379,10 @@ mod tests {
         w.write("t", &batch(&["a"], 3)).unwrap();
         drop(w);
         assert_eq!(discard_incomplete(&paths).unwrap(), 1);
-        assert!(list_packages(&paths.normalized_packages()).unwrap().is_empty());
+        assert!(
+            list_packages(&paths.normalized_packages())
+                .unwrap()
+                .is_empty()
+        );
     }
 }

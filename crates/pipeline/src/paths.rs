@@ -15,9 +15,11 @@ pub fn pipelines_dir(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("SLUICE_PIPELINES_DIR").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or_else(|| {
-        Error::config("HOME is not set: pass --pipelines-dir or set SLUICE_PIPELINES_DIR")
-    })?;
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| {
+            Error::config("HOME is not set: pass --pipelines-dir or set SLUICE_PIPELINES_DIR")
+        })?;
     Ok(PathBuf::from(home).join(".sluice").join("pipelines"))
 }
 
@@ -63,7 +65,8 @@ impl PipelinePaths {
     }
     /// A stored schema file.
     pub fn schema_file(&self, schema_name: &str) -> PathBuf {
-        self.schemas_dir().join(format!("{schema_name}.schema.json"))
+        self.schemas_dir()
+            .join(format!("{schema_name}.schema.json"))
     }
     /// Packages being written (not yet complete; discarded on start).
     pub fn new_packages(&self) -> PathBuf {

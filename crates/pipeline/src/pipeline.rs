@@ -106,7 +106,10 @@ impl Pipeline {
             .clone()
             .or_else(|| state.dataset_name.clone())
             .unwrap_or_else(|| format!("{}_data", options.name));
-        let dataset_name = factory.capabilities().table_naming().normalize_identifier(&dataset_name);
+        let dataset_name = factory
+            .capabilities()
+            .table_naming()
+            .normalize_identifier(&dataset_name);
         let dest_config = DestinationConfig {
             destination_name: factory.name().to_string(),
             pipeline_name: options.name.clone(),
@@ -141,7 +144,9 @@ impl Pipeline {
         }
         let state = PipelineState::load(&p.state_file(), name)?;
         let destination = state.destination_name.clone().ok_or_else(|| {
-            Error::config(format!("pipeline {name} has not loaded to any destination yet"))
+            Error::config(format!(
+                "pipeline {name} has not loaded to any destination yet"
+            ))
         })?;
         let mut options = PipelineOptions::new(name, &destination);
         options.pipelines_dir = Some(dir);
@@ -227,7 +232,14 @@ impl Pipeline {
             for p in pending {
                 summaries.push(self.load_package(dest.as_mut(), p).await?);
             }
-            return Ok(self.run_info(dest.as_ref(), summaries, load_started, started, true, vec![]));
+            return Ok(self.run_info(
+                dest.as_ref(),
+                summaries,
+                load_started,
+                started,
+                true,
+                vec![],
+            ));
         }
         if self.state.version == 0 && self.state.schema_names.is_empty() {
             self.restore_from_destination(dest.as_mut(), source.name())
@@ -243,7 +255,14 @@ impl Pipeline {
         };
         let load_started = Instant::now();
         let summary = self.load_package(dest.as_mut(), package).await?;
-        Ok(self.run_info(dest.as_ref(), vec![summary], load_started, started, false, warnings))
+        Ok(self.run_info(
+            dest.as_ref(),
+            vec![summary],
+            load_started,
+            started,
+            false,
+            warnings,
+        ))
     }
 
     /// Load packages left pending by an interrupted run. Returns their summaries.
@@ -259,7 +278,8 @@ impl Pipeline {
     /// Replace the local state and schema with those stored at the destination (`sync`).
     pub async fn sync(&mut self, schema_name: &str) -> Result<bool> {
         let mut dest = self.connect().await?;
-        self.restore_from_destination(dest.as_mut(), schema_name).await
+        self.restore_from_destination(dest.as_mut(), schema_name)
+            .await
     }
 
     async fn restore_from_destination(
@@ -298,8 +318,8 @@ impl Pipeline {
         let source_name = source.name().to_string();
         paths::validate_pipeline_name(&source_name)
             .map_err(|_| Error::config(format!("invalid source name '{source_name}'")))?;
-        let stored = read_schema(&self.paths, &source_name)?
-            .unwrap_or_else(|| Schema::new(&source_name));
+        let stored =
+            read_schema(&self.paths, &source_name)?.unwrap_or_else(|| Schema::new(&source_name));
         let load_id = package::new_load_id();
         let config = NormalizerConfig {
             batch_size: self.options.batch_size,
@@ -341,7 +361,9 @@ impl Pipeline {
                     items_seen += items.len() as u64;
                     if last_progress.elapsed().as_secs() >= 5 {
                         last_progress = Instant::now();
-                        tracing::info!("{source_name}: {items_seen} item(s) extracted and normalized so far");
+                        tracing::info!(
+                            "{source_name}: {items_seen} item(s) extracted and normalized so far"
+                        );
                     }
                     for (table, batch) in normalizer.take_ready() {
                         writer.write(&table, &batch)?;
@@ -391,7 +413,9 @@ impl Pipeline {
         let state = package.state()?;
         let already_loaded = dest.is_loaded(&load_id).await?;
         if already_loaded {
-            tracing::info!("package {load_id} is already loaded at the destination; not writing it again");
+            tracing::info!(
+                "package {load_id} is already loaded at the destination; not writing it again"
+            );
         } else {
             dest.begin_load(&load_id).await?;
             let record = state
@@ -479,10 +503,10 @@ async fn write_package(
     failpoint::hit("after_schema_changes");
     let mut roots: Vec<String> = package.manifest.resources.clone();
     for table in package.manifest.tables.keys() {
-        if let Some(root) = schema.root_of(table) {
-            if !roots.contains(&root.name) {
-                roots.push(root.name.clone());
-            }
+        if let Some(root) = schema.root_of(table)
+            && !roots.contains(&root.name)
+        {
+            roots.push(root.name.clone());
         }
     }
     for root_name in roots {
@@ -499,7 +523,11 @@ async fn write_package(
             disposition: schema.write_disposition(&root_name),
             merge_strategy: root.merge_strategy.unwrap_or_default(),
             root: table_job(root),
-            nested: schema.nested_tables(&root_name).into_iter().map(table_job).collect(),
+            nested: schema
+                .nested_tables(&root_name)
+                .into_iter()
+                .map(table_job)
+                .collect(),
         };
         let writes_nothing = job.rows() == 0 && job.disposition != WriteDisposition::Replace;
         let never_created = root.complete_columns().next().is_none();

@@ -148,7 +148,8 @@ mod tests {
         assert_eq!(s.version, 1);
         s.local.last_run = Some("now".into());
         assert!(!s.bump());
-        s.sources.insert("src".into(), serde_json::json!({"cursor": 5}));
+        s.sources
+            .insert("src".into(), serde_json::json!({"cursor": 5}));
         assert!(s.bump());
         assert_eq!(s.version, 2);
         let rec = s.to_record();

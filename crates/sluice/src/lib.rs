@@ -14,12 +14,16 @@ pub use sluice_core as core;
 pub use sluice_normalize as normalize;
 pub use sluice_pipeline as pipeline;
 
+#[cfg(feature = "bigquery")]
+pub use sluice_bigquery as bigquery;
 #[cfg(feature = "duckdb")]
 pub use sluice_duckdb as duckdb;
 #[cfg(feature = "filesystem")]
 pub use sluice_filesystem as filesystem;
 #[cfg(feature = "postgres")]
 pub use sluice_postgres as postgres;
+#[cfg(feature = "snowflake")]
+pub use sluice_snowflake as snowflake;
 
 /// A registry with every destination compiled into this build. Add your own with
 /// [`Registry::register`](sluice_core::Registry::register).
@@ -30,7 +34,11 @@ pub fn registry() -> sluice_core::Registry {
     r.register(std::sync::Arc::new(sluice_duckdb::DuckDbFactory));
     #[cfg(feature = "postgres")]
     r.register(std::sync::Arc::new(sluice_postgres::PostgresFactory));
+    #[cfg(feature = "bigquery")]
+    r.register(std::sync::Arc::new(sluice_bigquery::BigQueryFactory));
     #[cfg(feature = "filesystem")]
     r.register(std::sync::Arc::new(sluice_filesystem::FilesystemFactory));
+    #[cfg(feature = "snowflake")]
+    r.register(std::sync::Arc::new(sluice_snowflake::SnowflakeFactory));
     r
 }

@@ -1,0 +1,55 @@
+//! A declarative REST API source for sluice, in the shape of dlt's `rest_api` source.
+//!
+//! The configuration ([`RestApiConfig`]) has dlt's `RESTAPIConfig` layout: a `client` (base URL,
+//! headers, auth, paginator), `resource_defaults` and `resources`, plus sluice's HTTP options
+//! (`rate_limit`, `max_concurrency`, `request_timeout`, `max_attempts`, `backoff_factor`,
+//! `max_retry_delay`, `max_boundary_keys`). [`RestApiSource`] implements
+//! [`sluice_core::Source`]: it streams pages of items as they arrive — child requests for
+//! different parent items run concurrently — and finishes with the new incremental state.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use sluice_core::{ConfigSection, Source, SourceEvent};
+//! use sluice_rest::{RestApiConfig, RestApiSource};
+//!
+//! # async fn run() -> sluice_core::Result<()> {
+//! let config = RestApiConfig::from_toml_str(r#"
+//!     rate_limit = 50
+//!     [client]
+//!     base_url = "https://api.example.com/v1"
+//!     auth = { type = "bearer" }            # token from [sources.shop] or SOURCES__SHOP__TOKEN
+//!     paginator = { type = "json_link", next_url_path = "next" }
+//!     [[resources]]
+//!     name = "orders"
+//!     primary_key = "id"
+//!     endpoint = { path = "orders", incremental = { cursor_path = "updated_at", initial_value = "2024-01-01T00:00:00Z" }, params = { since = "{incremental.start_value}" } }
+//!     [[resources]]
+//!     name = "order_items"
+//!     include_from_parent = ["id"]
+//!     endpoint = "orders/{resources.orders.id}/items"
+//! "#)?;
+//! let secrets = ConfigSection::default();
+//! let source = Box::new(RestApiSource::new("shop", config, &secrets)?);
+//! let mut events = source.extract(serde_json::Value::Null);
+//! while let Some(event) = events.next().await {
+//!     match event? {
+//!         SourceEvent::Page { resource, items } => println!("{resource}: {} items", items.len()),
+//!         SourceEvent::State(state) => println!("new state {state}"),
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+mod auth;
+pub mod config;
+mod http;
+mod incremental;
+pub mod jsonpath;
+mod paginator;
+pub mod progress;
+mod source;
+mod template;
+
+pub use config::{AuthConfig, PaginatorConfig, RestApiConfig};
+pub use progress::{Progress, ResourceCounts};
+pub use source::RestApiSource;

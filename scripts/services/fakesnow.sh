@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# fakesnow in server mode (from PyPI): a local peer that speaks Snowflake's HTTP protocol, for the
+# snowflake destination's tests.
+#
+#   scripts/services/fakesnow.sh start   # prints: export SLUICE_TEST_SNOWFLAKE_URL=http://127.0.0.1:PORT
+#   scripts/services/fakesnow.sh stop
+#
+# `start` creates (or reuses) a virtualenv at ${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}/venvs/fakesnow,
+# installs the pinned fakesnow[server] and snowflake-connector-python there when they are missing,
+# and runs `fakesnow -s` on a free 127.0.0.1 port in the background; its pid, port and log live under
+# ${SLUICE_SERVICES_DIR:-$PWD/.services}/fakesnow. It waits until the server answers a login. When
+# SLUICE_TEST_SNOWFLAKE_URL is already set, `start` only prints it and `stop` leaves that server
+# alone. Only the export line goes to stdout; logs go to stderr.
+set -euo pipefail
+
+FAKESNOW_VERSION="0.12.1"
+# Without this pin every fakesnow command fails at import (see reference/test-services.md).
+CONNECTOR_SPEC="snowflake-connector-python<5"
+CACHE_DIR="${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}"
+VENV="$CACHE_DIR/venvs/fakesnow"
+SERVICES_DIR="${SLUICE_SERVICES_DIR:-$PWD/.services}"
+DIR="$SERVICES_DIR/fakesnow"
+
+log() { echo "fakesnow.sh: $*" >&2; }
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+    local p i
+    for i in $(seq 1 200); do
+        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+        if ! port_in_use "$p"; then echo "$p"; return 0; fi
+    done
+    log "no free port found"; return 1
+}
+
+# Whether the server at $1 answers a login request with a session token.
+answers() {
+    python3 - "$1" <<'PY' 2>/dev/null
+import json, sys, urllib.request
+body = json.dumps({"data": {"SESSION_PARAMETERS": {}, "LOGIN_NAME": "probe", "PASSWORD": "x"}}).encode()
+req = urllib.request.Request(
+    sys.argv[1] + "/session/v1/login-request?databaseName=probe",
+    data=body, headers={"Content-Type": "application/json"}, method="POST")
+try:
+    with urllib.request.urlopen(req, timeout=2) as r:
+        sys.exit(0 if json.load(r).get("success") else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+ensure_venv() {
+    local py
+    py="$(command -v python3 || true)"
+    [[ -n "$py" ]] || { log "python3 is needed to run fakesnow"; exit 1; }
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        log "creating virtualenv $VENV"
+        mkdir -p "$(dirname "$VENV")"
+        "$py" -m venv "$VENV" >&2
+    fi
+    if "$VENV/bin/python" - "$FAKESNOW_VERSION" <<'PY' 2>/dev/null && [[ -x "$VENV/bin/fakesnow" ]]; then
+import sys
+from importlib.metadata import version
+import uvicorn, starlette  # the [server] extra
+import snowflake.connector
+sys.exit(0 if version("fakesnow") == sys.argv[1] else 1)
+PY
+        return 0
+    fi
+    log "installing fakesnow[server]==$FAKESNOW_VERSION into $VENV (takes a minute or two)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "fakesnow[server]==$FAKESNOW_VERSION" "$CONNECTOR_SPEC" >&2
+}
+
+running_url() {
+    [[ -f "$DIR/pid" && -f "$DIR/port" ]] || return 1
+    local pid port
+    pid="$(cat "$DIR/pid")"
+    port="$(cat "$DIR/port")"
+    kill -0 "$pid" 2>/dev/null || return 1
+    answers "http://127.0.0.1:$port" || return 1
+    echo "http://127.0.0.1:$port"
+}
+
+start() {
+    if [[ -n "${SLUICE_TEST_SNOWFLAKE_URL:-}" ]]; then
+        echo "export SLUICE_TEST_SNOWFLAKE_URL=$SLUICE_TEST_SNOWFLAKE_URL"
+        return 0
+    fi
+    local url
+    if url="$(running_url)"; then
+        log "already running at $url"
+        echo "export SLUICE_TEST_SNOWFLAKE_URL=$url"
+        return 0
+    fi
+    ensure_venv
+    mkdir -p "$DIR"
+    local attempt port pid i
+    for attempt in 1 2 3 4 5; do
+        port="$(free_port)"
+        log "starting fakesnow on 127.0.0.1:$port (attempt $attempt)"
+        # setsid: the server leaves the caller's process group, so `stop` can end it and its children.
+        # Its working dir is private: fakesnow may write files next to itself.
+        (cd "$DIR" && exec setsid "$VENV/bin/fakesnow" -s --host 127.0.0.1 -p "$port") \
+            >"$DIR/server.log" 2>&1 </dev/null &
+        pid=$!
+        echo "$pid" > "$DIR/pid"
+        echo "$port" > "$DIR/port"
+        for i in $(seq 1 120); do
+            if answers "http://127.0.0.1:$port"; then
+                log "ready: http://127.0.0.1:$port (pid $pid, log $DIR/server.log)"
+                echo "export SLUICE_TEST_SNOWFLAKE_URL=http://127.0.0.1:$port"
+                return 0
+            fi
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.5
+        done
+        log "fakesnow did not come up:"
+        tail -n 5 "$DIR/server.log" >&2 || true
+        kill "$pid" 2>/dev/null || true
+        rm -f "$DIR/pid" "$DIR/port"
+    done
+    log "could not start fakesnow"
+    exit 1
+}
+
+stop() {
+    if [[ ! -f "$DIR/pid" ]]; then
+        log "nothing to stop in $DIR"
+        rm -rf "$DIR"
+        return 0
+    fi
+    local pid i
+    pid="$(cat "$DIR/pid")"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        for i in $(seq 1 20); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.25
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    rm -rf "$DIR"
+    log "stopped"
+}
+
+cmd="${1:-}"
+case "$cmd" in
+    start) start ;;
+    stop) stop ;;
+    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
