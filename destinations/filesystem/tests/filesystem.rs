@@ -763,7 +763,7 @@ async fn stored_schema_and_state(t: Target) {
         .filter(|o| o.starts_with("_dlt_version/shop__"))
         .collect();
     assert_eq!(versions.len(), 2, "{all:?}");
-    let hash = s2.version_hash.as_bytes().len();
+    let hash = s2.version_hash.len();
     assert!(hash > 0);
     // state files: named <pipeline>__<load_id>__<hash>.jsonl; only the newest 2 are kept
     let states: Vec<_> = all
