@@ -15,6 +15,9 @@
 # only prints it and `stop` leaves that server alone. Only the export line goes to stdout; logs go
 # to stderr.
 set -euo pipefail
+SERVICE=bqemulator
+# shellcheck source=../lib/services.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/services.sh"
 
 BQEMULATOR_VERSION="1.4.0"
 DUCKDB_VERSION="1.5.5"
@@ -24,18 +27,8 @@ SERVICES_DIR="${SLUICE_SERVICES_DIR:-$PWD/.services}"
 DIR="$SERVICES_DIR/bqemulator"
 PROJECT="test-project"
 
-log() { echo "bqemulator.sh: $*" >&2; }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-        if ! port_in_use "$p"; then echo "$p"; return 0; fi
-    done
-    log "no free port found"; return 1
-}
 
 # Whether the REST API at $1 answers (lists the datasets of the test project).
 answers() {
@@ -152,27 +145,7 @@ start() {
     exit 1
 }
 
-stop() {
-    if [[ ! -f "$DIR/pid" ]]; then
-        log "nothing to stop in $DIR"
-        rm -rf "$DIR"
-        return 0
-    fi
-    local pid i
-    pid="$(cat "$DIR/pid")"
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-        for i in $(seq 1 40); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.25
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    rm -rf "$DIR"
-    log "stopped"
-}
+stop() { stop_process_dir "$DIR"; }
 
 cmd="${1:-}"
 case "$cmd" in

@@ -10,6 +10,9 @@
 # It waits until the server answers. When SLUICE_TEST_S3_ENDPOINT is already set, `start` only
 # prints it and `stop` leaves that server alone. Only the export line goes to stdout; logs go to stderr.
 set -euo pipefail
+SERVICE=moto
+# shellcheck source=../lib/services.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/services.sh"
 
 MOTO_VERSION="5.2.5"
 CACHE_DIR="${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}"
@@ -17,18 +20,8 @@ VENV="$CACHE_DIR/venvs/moto"
 SERVICES_DIR="${SLUICE_SERVICES_DIR:-$PWD/.services}"
 DIR="$SERVICES_DIR/moto"
 
-log() { echo "moto.sh: $*" >&2; }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-        if ! port_in_use "$p"; then echo "$p"; return 0; fi
-    done
-    log "no free port found"; return 1
-}
 
 # Whether the server at $1 answers an S3 request (ListBuckets).
 answers() {
@@ -113,27 +106,7 @@ start() {
     exit 1
 }
 
-stop() {
-    if [[ ! -f "$DIR/pid" ]]; then
-        log "nothing to stop in $DIR"
-        rm -rf "$DIR"
-        return 0
-    fi
-    local pid i
-    pid="$(cat "$DIR/pid")"
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-        for i in $(seq 1 20); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.25
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    rm -rf "$DIR"
-    log "stopped"
-}
+stop() { stop_process_dir "$DIR"; }
 
 cmd="${1:-}"
 case "$cmd" in

@@ -11,12 +11,14 @@
 # When SLUICE_TEST_POSTGRES_URL is already set, `start` only prints it and `stop` leaves that server alone.
 # Only the export line goes to stdout; logs go to stderr.
 set -euo pipefail
+SERVICE=postgres
+# shellcheck source=../lib/services.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/services.sh"
 
 SERVICES_DIR="${SLUICE_SERVICES_DIR:-$PWD/.services}"
 DIR="$SERVICES_DIR/postgres"
 PG_BIN="${SLUICE_PG_BIN:-}"
 
-log() { echo "postgres.sh: $*" >&2; }
 
 find_bin() {
     if [[ -n "$PG_BIN" && -x "$PG_BIN/initdb" ]]; then return 0; fi
@@ -40,16 +42,7 @@ as_owner() {
     if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-        if ! port_in_use "$p"; then echo "$p"; return 0; fi
-    done
-    log "no free port found"; return 1
-}
 
 start() {
     if [[ -n "${SLUICE_TEST_POSTGRES_URL:-}" ]]; then
