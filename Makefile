@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/sluice/target
 export SLUICE_CACHE_DIR ?= $(HOME)/.cache/sluice
 export SLUICE_SERVICES_DIR ?= $(CURDIR)/.services
 
-.PHONY: build test demo lint fmt bench services-up services-down clean-services
+.PHONY: build test demo lint fmt bench-rest
 
 build:
 	cargo build --workspace
@@ -18,6 +18,10 @@ test:
 ## Load the bundled sample into the embedded DuckDB and show the tables.
 demo:
 	bash scripts/demo.sh
+
+## The REST fan-out benchmark: 10 000 child requests, 20 ms latency, 500 req/s.
+bench-rest:
+	cargo run -p sluice-integration-tests --bin rest-bench -- 10000 20 500
 
 lint:
 	cargo fmt --all -- --check

@@ -21,6 +21,22 @@ pub struct Target {
     pub destination: String,
     /// Configuration (credentials) for it.
     pub config: ConfigProvider,
+    /// Cases the destination cannot pass by design, as `(case, reason)`: each is reported as
+    /// `SKIPPED <case> on <destination>: <reason>` instead of run.
+    pub skip: &'static [(&'static str, &'static str)],
+}
+
+impl Target {
+    /// Whether `case` is declared unsupported; prints the `SKIPPED` line when it is.
+    pub fn skips(&self, case: &str) -> bool {
+        match self.skip.iter().find(|(c, _)| *c == case) {
+            Some((_, reason)) => {
+                println!("SKIPPED {case} on {}: {reason}", self.destination);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -448,6 +464,9 @@ macro_rules! conformance_tests {
             #[tokio::test]
             async fn $case() {
                 let target: $crate::conformance::Target = $target;
+                if target.skips(stringify!($case)) {
+                    return;
+                }
                 $crate::conformance::$case(&target).await.unwrap();
             }
         )*

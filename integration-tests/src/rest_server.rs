@@ -482,6 +482,18 @@ async fn user_posts(State(s): State<Arc<ServerState>>, Path(id): Path<u64>, q: Q
     Json(json!({"data": chunk, "page": page, "total_pages": 2})).into_response()
 }
 
+/// Ids `1..=count` in pages of 1000 with a `next` link (`/bench/ids?count=N&page=P`), the
+/// parent resource of the fan-out benchmark.
+async fn bench_ids(q: Q) -> Json<Value> {
+    let count = num(&q, "count", 10_000);
+    let page = num(&q, "page", 0);
+    let from = page * 1000 + 1;
+    let to = (from + 999).min(count);
+    let ids: Vec<Value> = (from..=to).map(|i| json!({"id": i})).collect();
+    let next = (to < count).then(|| format!("/bench/ids?count={count}&page={}", page + 1));
+    Json(json!({"data": ids, "next": next}))
+}
+
 /// One item with latency (for concurrency checks): `/slow_items/{id}`.
 async fn slow_item(State(s): State<Arc<ServerState>>, Path(id): Path<u64>) -> Json<Value> {
     let ms = s.latency_ms.load(Ordering::Relaxed);
@@ -592,6 +604,7 @@ fn router(state: Arc<ServerState>) -> Router {
         .route("/users/{id}", get(user))
         .route("/users/{id}/posts", get(user_posts))
         .route("/slow_items/{id}", get(slow_item))
+        .route("/bench/ids", get(bench_ids))
         .route("/events", get(events))
         .route("/slow", get(slow))
         .route("/truncated", get(truncated))

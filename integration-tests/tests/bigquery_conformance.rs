@@ -30,6 +30,7 @@ fn target() -> Option<Target> {
         registry,
         destination: "bigquery".into(),
         config,
+        skip: &[],
     })
 }
 

@@ -11,6 +11,7 @@ fn target() -> Target {
         registry,
         destination: "duckdb".into(),
         config: ConfigProvider::empty(),
+        skip: &[],
     }
 }
 

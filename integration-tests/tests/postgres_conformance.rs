@@ -15,6 +15,7 @@ fn target() -> Option<Target> {
         registry,
         destination: "postgres".into(),
         config: ConfigProvider::empty().with_env([("DESTINATION__POSTGRES__CREDENTIALS", url)]),
+        skip: &[],
     })
 }
 

@@ -15,6 +15,7 @@ fn target() -> Option<Target> {
     Some(Target {
         registry,
         destination: "snowflake".into(),
+        skip: &[],
         config: ConfigProvider::empty().with_env([
             (
                 "DESTINATION__SNOWFLAKE__CREDENTIALS__DATABASE",

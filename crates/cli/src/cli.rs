@@ -23,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a pipeline file (TOML): a `[pipeline]` section and a `[source]` (rest_api).
     Run(RunArgs),
+    /// Validate a pipeline file, its destination config and connection, and the source's
+    /// credentials (Forter: `GET /credentials/test`) without loading anything.
+    Check(CheckArgs),
     /// Load JSON (array, object or concatenated objects) or JSON Lines files into a table.
     LoadFile(LoadFileArgs),
     /// List the destinations compiled into this build.
@@ -123,6 +126,22 @@ pub struct RunArgs {
     pub full_refresh: bool,
 }
 
+/// `sluice check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The pipeline file (TOML).
+    pub pipeline_file: PathBuf,
+    /// Destination name; wins over `[pipeline] destination`.
+    #[arg(long)]
+    pub destination: Option<String>,
+    /// Dataset name; wins over `[pipeline] dataset`.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Pipeline name; wins over `[pipeline] name`.
+    #[arg(long)]
+    pub pipeline_name: Option<String>,
+}
+
 /// `sluice pipeline NAME …`.
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
@@ -198,6 +217,7 @@ pub struct QueryArgs {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => crate::run::run(args).await,
+        Command::Check(args) => crate::check::run(args).await,
         Command::LoadFile(args) => crate::load_file::run(args).await,
         Command::Destinations => {
             let registry = sluice::registry();

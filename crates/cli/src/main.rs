@@ -1,10 +1,12 @@
 //! `sluice`: load REST APIs and JSON files into DuckDB, Postgres, BigQuery, Snowflake and
 //! Parquet lakes, with dlt's layout and config.
 
+mod check;
 mod cli;
 mod inspect;
 mod load_file;
 mod output;
+mod progress;
 mod query;
 mod run;
 

@@ -18,7 +18,9 @@ use crate::cli::RunArgs;
 use anyhow::{Context, bail};
 use sluice_core::{ConfigProvider, Source};
 use sluice_pipeline::{Pipeline, PipelineOptions};
+use sluice_rest::Progress;
 use std::path::Path;
+use std::sync::Arc;
 
 const PIPELINE_KEYS: &[&str] = &[
     "name",
@@ -29,16 +31,32 @@ const PIPELINE_KEYS: &[&str] = &[
 ];
 
 /// The parts of a pipeline file.
-struct PipelineFile {
-    name: Option<String>,
-    destination: Option<String>,
-    dataset: Option<String>,
-    source_type: String,
-    source_name: Option<String>,
-    source: toml::Table,
+pub(crate) struct PipelineFile {
+    /// `[pipeline] name`.
+    pub(crate) name: Option<String>,
+    /// `[pipeline] destination`.
+    pub(crate) destination: Option<String>,
+    /// `[pipeline] dataset` (or `dataset_name`).
+    pub(crate) dataset: Option<String>,
+    /// `[source] type`.
+    pub(crate) source_type: String,
+    /// `[source] name`.
+    pub(crate) source_name: Option<String>,
+    /// The rest of `[source]`.
+    pub(crate) source: toml::Table,
 }
 
-fn parse(path: &Path) -> anyhow::Result<PipelineFile> {
+impl PipelineFile {
+    /// The source name: `[source] name`, else the pipeline name (its secrets section).
+    pub(crate) fn source_name_or(&self, pipeline_name: &str) -> String {
+        self.source_name
+            .clone()
+            .unwrap_or_else(|| pipeline_name.to_string())
+    }
+}
+
+/// Read and validate a pipeline file.
+pub(crate) fn parse(path: &Path) -> anyhow::Result<PipelineFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read pipeline file {}", path.display()))?;
     let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
@@ -94,17 +112,17 @@ fn parse(path: &Path) -> anyhow::Result<PipelineFile> {
     })
 }
 
-/// Build the source named in the file.
-fn build_source(
+/// A source and, when it has them, its progress counters.
+pub(crate) type BuiltSource = (Box<dyn Source>, Option<Arc<Progress>>);
+
+/// Build the source named in the file, with its progress counters when it has them.
+pub(crate) fn build_source(
     file: &PipelineFile,
     pipeline_name: &str,
     config: &ConfigProvider,
     path: &Path,
-) -> anyhow::Result<Box<dyn Source>> {
-    let name = file
-        .source_name
-        .clone()
-        .unwrap_or_else(|| pipeline_name.to_string());
+) -> anyhow::Result<BuiltSource> {
+    let name = file.source_name_or(pipeline_name);
     let secrets = config.section(&["sources", &name]);
     match file.source_type.as_str() {
         "rest_api" => {
@@ -114,7 +132,8 @@ fn build_source(
                 &secrets,
             )
             .with_context(|| format!("[source] of {}", path.display()))?;
-            Ok(Box::new(source))
+            let progress = source.progress();
+            Ok((Box::new(source), Some(progress)))
         }
         "forter" => {
             let source = sluice_forter::forter_source_from_toml(
@@ -123,7 +142,8 @@ fn build_source(
                 &secrets,
             )
             .with_context(|| format!("[source] of {}", path.display()))?;
-            Ok(Box::new(source))
+            let progress = source.progress();
+            Ok((Box::new(source), Some(progress)))
         }
         other => bail!(
             "unknown source type '{other}' in {}: supported: rest_api, forter",
@@ -161,11 +181,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     options.dataset_name = dataset;
     let mut pipeline = Pipeline::new(&sluice::registry(), options)?;
-    let source = build_source(&file, &name, &config, &args.pipeline_file)?;
-    let info = pipeline
-        .run(source)
-        .await
-        .with_context(|| format!("pipeline {name} failed"))?;
+    let (source, progress) = build_source(&file, &name, &config, &args.pipeline_file)?;
+    let display = crate::progress::show(progress);
+    let result = pipeline.run(source).await;
+    crate::progress::finish(display);
+    let info = result.with_context(|| format!("pipeline {name} failed"))?;
     print!("{info}");
     Ok(())
 }

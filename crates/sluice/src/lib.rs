@@ -20,6 +20,8 @@ pub use sluice_bigquery as bigquery;
 pub use sluice_duckdb as duckdb;
 #[cfg(feature = "filesystem")]
 pub use sluice_filesystem as filesystem;
+#[cfg(all(feature = "filesystem", feature = "duckdb"))]
+pub mod filesystem_sql;
 #[cfg(feature = "postgres")]
 pub use sluice_postgres as postgres;
 #[cfg(feature = "snowflake")]
@@ -36,7 +38,10 @@ pub fn registry() -> sluice_core::Registry {
     r.register(std::sync::Arc::new(sluice_postgres::PostgresFactory));
     #[cfg(feature = "bigquery")]
     r.register(std::sync::Arc::new(sluice_bigquery::BigQueryFactory));
-    #[cfg(feature = "filesystem")]
+    // With DuckDB compiled in, the filesystem destination answers any SQL (see `filesystem_sql`).
+    #[cfg(all(feature = "filesystem", feature = "duckdb"))]
+    r.register(std::sync::Arc::new(filesystem_sql::FilesystemSqlFactory));
+    #[cfg(all(feature = "filesystem", not(feature = "duckdb")))]
     r.register(std::sync::Arc::new(sluice_filesystem::FilesystemFactory));
     #[cfg(feature = "snowflake")]
     r.register(std::sync::Arc::new(sluice_snowflake::SnowflakeFactory));

@@ -415,6 +415,27 @@ impl FilesystemDestination {
             .collect())
     }
 
+    /// The data tables (no `_dlt_*` tables) of the newest stored schema of every schema with a
+    /// recorded load, ordered by name, for readers that need the table list (such as a SQL
+    /// engine creating one view per table).
+    pub async fn data_tables(&mut self) -> Result<Vec<sluice_core::Table>> {
+        let names: BTreeSet<String> = self
+            .system_files(sluice_core::LOADS_TABLE, false)
+            .await?
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        let mut tables = std::collections::BTreeMap::new();
+        for name in names {
+            if let Some(schema) = self.stored_schema(&name).await? {
+                for t in schema.data_tables() {
+                    tables.insert(t.name.clone(), t.clone());
+                }
+            }
+        }
+        Ok(tables.into_values().collect())
+    }
+
     /// All rows of `table` (files of recorded loads), conformed to one schema: columns that older
     /// files lack are NULL there.
     pub async fn read_table(

@@ -1,0 +1,140 @@
+//! The Forter pipeline file and `sluice check` end to end, against the in-process
+//! Forter-compatible server (`sluice_integration_tests::forter_server`).
+
+use sluice_integration_tests::forter_server::{
+    self as fs, ForterServer, ForterServerConfig, cart_item_count, payment_count,
+    recommendation_count,
+};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `examples/forter_order_v3_pipeline.toml` of the repository.
+fn example_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/forter_order_v3_pipeline.toml")
+}
+
+/// `sluice` in `dir` with the Forter credentials of the environment pointing at `url`.
+fn sluice(dir: &Path, url: &str, key: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    c.current_dir(dir)
+        .env("SLUICE_PIPELINES_DIR", dir.join("pipelines"))
+        .env_remove("SLUICE_FAILPOINT")
+        .env("SOURCES__FORTER_ORDER_V3_SOURCE__API_KEY", key)
+        .env("SOURCES__FORTER_ORDER_V3_SOURCE__SITE_ID", fs::SITE_ID)
+        .env("SOURCES__FORTER_ORDER_V3_SOURCE__BASE_URL", url);
+    c
+}
+
+async fn output(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_pipeline_file_loads_exact_row_counts() {
+    let server = ForterServer::start(ForterServerConfig::default())
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = sluice(tmp.path(), &server.url(), fs::API_KEY);
+    cmd.arg("run").arg(example_file());
+    let out = output(cmd).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "1 load package(s) were loaded to destination duckdb and into dataset forter_order_v3_data"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(fs::API_KEY) && !stderr.contains(fs::API_KEY));
+    assert_eq!(server.requests(), 7);
+
+    // The same counts as the Rust example (examples/forter_order_v3_pipeline/tests/example.rs).
+    let sum = |f: fn(u64) -> u64| (1..=5).map(f).sum::<u64>() as i64;
+    assert_eq!(
+        (
+            sum(cart_item_count),
+            sum(payment_count),
+            sum(recommendation_count)
+        ),
+        (11, 6, 4)
+    );
+    let conn =
+        duckdb::Connection::open(tmp.path().join("forter_order_v3_pipeline.duckdb")).unwrap();
+    for (table, rows) in [
+        ("orders", 5),
+        ("orders__cart_items", 11),
+        ("orders__payment", 6),
+        ("orders__primary_recipient__phone", 5),
+        ("orders__recommendations", 4),
+        ("order_status", 5),
+        ("decisions", 5),
+    ] {
+        let n: i64 = conn
+            .query_row(
+                &format!("SELECT COUNT(*) FROM forter_order_v3_data.{table}"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, rows, "{table}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_validates_credentials() {
+    let server = ForterServer::start(ForterServerConfig::default())
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+
+    let mut cmd = sluice(tmp.path(), &server.url(), fs::API_KEY);
+    cmd.arg("check").arg(example_file());
+    let out = output(cmd).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Credentials OK for source forter_order_v3_source"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Destination duckdb OK"), "{stdout}");
+    // Only the credentials test was requested: no orders were read.
+    assert_eq!(server.requests(), 1);
+
+    let wrong = "wrong-forter-key-123";
+    let mut cmd = sluice(tmp.path(), &server.url(), wrong);
+    cmd.arg("check").arg(example_file());
+    let out = output(cmd).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(
+        stderr.contains("forter_order_v3_source"),
+        "the error names the source: {stderr}"
+    );
+    assert!(!stdout.contains("Credentials OK"), "{stdout}");
+    assert!(
+        !stdout.contains(wrong) && !stderr.contains(wrong),
+        "the key must not be printed: {stdout}\n{stderr}"
+    );
+
+    // Missing credentials: says where to put them, and no request is made.
+    let before = server.requests();
+    let mut cmd = sluice(tmp.path(), &server.url(), "");
+    cmd.arg("check")
+        .arg(example_file())
+        .env_remove("SOURCES__FORTER_ORDER_V3_SOURCE__API_KEY");
+    let out = output(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("SOURCES__FORTER_ORDER_V3_SOURCE__API_KEY"),
+        "{stderr}"
+    );
+    assert_eq!(server.requests(), before);
+}
