@@ -138,3 +138,110 @@ async fn check_validates_credentials() {
     );
     assert_eq!(server.requests(), before);
 }
+
+/// `pipeline NAME show --rows 0` as `table -> rows`.
+fn shown_counts(stdout: &str) -> std::collections::BTreeMap<String, u64> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_suffix(" row(s)"))
+        .filter_map(|l| l.rsplit_once(": "))
+        .map(|(t, n)| (t.to_string(), n.parse().unwrap()))
+        .collect()
+}
+
+/// The Forter example lands with the same tables and row counts in every destination whose
+/// local stand-in is running (`make test` starts them all) as in DuckDB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forter_example_loads_the_same_into_every_destination() {
+    let server = ForterServer::start(ForterServerConfig::default())
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut targets: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("duckdb", vec![]),
+        (
+            "filesystem",
+            vec![(
+                "DESTINATION__FILESYSTEM__BUCKET_URL",
+                tmp.path().join("lake").display().to_string(),
+            )],
+        ),
+    ];
+    if let Ok(url) = std::env::var("SLUICE_TEST_POSTGRES_URL") {
+        targets.push((
+            "postgres",
+            vec![("DESTINATION__POSTGRES__CREDENTIALS", url)],
+        ));
+    }
+    if let Ok(url) = std::env::var("SLUICE_TEST_SNOWFLAKE_URL") {
+        targets.push((
+            "snowflake",
+            vec![
+                ("DESTINATION__SNOWFLAKE__CREDENTIALS__BASE_URL", url),
+                (
+                    "DESTINATION__SNOWFLAKE__CREDENTIALS__DATABASE",
+                    "sluice_forter".into(),
+                ),
+                (
+                    "DESTINATION__SNOWFLAKE__CREDENTIALS__USERNAME",
+                    "sluice".into(),
+                ),
+                (
+                    "DESTINATION__SNOWFLAKE__CREDENTIALS__PASSWORD",
+                    "unused-by-fakesnow".into(),
+                ),
+                ("DESTINATION__SNOWFLAKE__CREDENTIALS__HOST", "local".into()),
+            ],
+        ));
+    }
+    if let Ok(endpoint) = std::env::var("SLUICE_TEST_BIGQUERY_ENDPOINT") {
+        targets.push((
+            "bigquery",
+            vec![
+                ("DESTINATION__BIGQUERY__API_ENDPOINT", endpoint),
+                (
+                    "DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID",
+                    "test-project".into(),
+                ),
+            ],
+        ));
+    }
+    let mut reference = None;
+    for (destination, env) in targets {
+        let pipeline = format!("forter_{destination}");
+        let dataset = format!("forter_{destination}_{}", std::process::id());
+        let mut cmd = sluice(tmp.path(), &server.url(), fs::API_KEY);
+        cmd.arg("run")
+            .arg(example_file())
+            .args([
+                "--destination",
+                destination,
+                "--pipeline-name",
+                &pipeline,
+                "--dataset",
+                &dataset,
+            ])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let out = output(cmd).await;
+        assert!(
+            out.status.success(),
+            "{destination}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut cmd = sluice(tmp.path(), &server.url(), fs::API_KEY);
+        cmd.args(["pipeline", &pipeline, "show", "--rows", "0"])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let out = output(cmd).await;
+        assert!(
+            out.status.success(),
+            "{destination}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let counts = shown_counts(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(counts.get("orders"), Some(&5), "{destination}: {counts:?}");
+        match &reference {
+            None => reference = Some(counts),
+            Some(r) => assert_eq!(&counts, r, "{destination} differs from duckdb"),
+        }
+    }
+}
