@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/sluice/target
 export SLUICE_CACHE_DIR ?= $(HOME)/.cache/sluice
 export SLUICE_SERVICES_DIR ?= $(CURDIR)/.services
 
-.PHONY: build test demo lint fmt bench-rest
+.PHONY: build test demo lint fmt bench-rest bench-destinations
 
 build:
 	cargo build --workspace
@@ -22,6 +22,10 @@ demo:
 ## The REST fan-out benchmark: 10 000 child requests, 20 ms latency, 500 req/s.
 bench-rest:
 	cargo run -p sluice-integration-tests --bin rest-bench -- 10000 20 500
+
+## Bulk-write throughput of the destinations (DuckDB; Postgres when SLUICE_TEST_POSTGRES_URL is set).
+bench-destinations:
+	cargo run -p sluice-integration-tests --bin dest-bench -- 1000000
 
 lint:
 	cargo fmt --all -- --check
