@@ -1004,3 +1004,32 @@ async fn pages_stream_out_before_the_resource_is_complete() {
         "first page at {first_at:?}, all at {total:?}"
     );
 }
+
+/// A resource of configured `items` makes no request and can feed a child resource (a fixed
+/// list of ids); unselected, its rows are not emitted.
+#[tokio::test]
+async fn configured_items_feed_a_child_without_requests() {
+    let s = RestServer::start().await;
+    let r = run(json!({
+        "client": {"base_url": s.url()},
+        "resources": [
+            {"name": "ids", "items": [{"id": 3}, {"id": 7}, {"id": 11}], "selected": false},
+            {"name": "user", "endpoint": {"path": "users/{resources.ids.id}"}, "include_from_parent": ["id"]}
+        ]
+    }))
+    .await
+    .unwrap();
+    assert!(
+        r.items("ids").is_empty(),
+        "an unselected parent emits nothing"
+    );
+    assert_eq!(r.ids("user", "id"), vec![3, 7, 11]);
+    assert_eq!(s.requests(), 3, "only the child requests");
+    let both = RestApiConfig::from_json(&json!({
+        "client": {"base_url": s.url()},
+        "resources": [{"name": "ids", "items": [{"id": 1}], "endpoint": "users"}]
+    }))
+    .unwrap();
+    let err = RestApiSource::new("test", both, &ConfigSection::default()).unwrap_err();
+    assert!(err.to_string().contains("either `items`"), "{err}");
+}

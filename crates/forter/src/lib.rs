@@ -340,10 +340,8 @@ fn http_options(config: &ForterConfig, resources: Vec<Value>, client: Value) -> 
     v
 }
 
-/// The resource name used for the order with id `id` (all of them load into `orders`).
-pub fn order_resource_name(id: &str) -> String {
-    format!("orders_{id}")
-}
+/// The (unselected) resource holding the configured order ids; `orders` is its child.
+pub const ORDER_IDS_RESOURCE: &str = "order_ids";
 
 /// Build the REST API configuration of a Forter source (credentials resolved from `secrets`).
 pub fn forter_rest_config(
@@ -397,19 +395,27 @@ pub fn forter_rest_config(
                     }));
                 }
                 None => {
-                    for id in &ids {
-                        resources.push(json!({
-                            "name": order_resource_name(id),
-                            "table_name": "orders",
-                            "endpoint": {
-                                "path": format!("v3/orders/{}", encode_segment(id)),
-                                "data_selector": "$",
-                                "paginator": single,
-                            },
-                            "primary_key": "orderId",
-                            "write_disposition": "merge",
-                        }));
-                    }
+                    // The configured ids are a parent resource that makes no request; `orders`
+                    // fans out over them (concurrently, under the rate limit).
+                    let items: Vec<Value> = ids
+                        .iter()
+                        .map(|id| json!({ "id": encode_segment(id) }))
+                        .collect();
+                    resources.push(json!({
+                        "name": ORDER_IDS_RESOURCE,
+                        "items": items,
+                        "selected": false,
+                    }));
+                    resources.push(json!({
+                        "name": "orders",
+                        "endpoint": {
+                            "path": format!("v3/orders/{{resources.{ORDER_IDS_RESOURCE}.id}}"),
+                            "data_selector": "$",
+                            "paginator": single,
+                        },
+                        "primary_key": "orderId",
+                        "write_disposition": "merge",
+                    }));
                 }
             },
             ForterResource::OrderStatus => resources.push(json!({
@@ -566,10 +572,26 @@ mod tests {
             .iter()
             .map(|r| r.0.name.clone().unwrap())
             .collect();
-        assert_eq!(names, ["orders_100", "orders_a/b", "decisions"]);
+        assert_eq!(names, [ORDER_IDS_RESOURCE, "orders", "decisions"]);
+        let ids: Vec<Value> = rest.resources[0]
+            .0
+            .items
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|v| v.0.clone())
+            .collect();
+        assert_eq!(
+            ids,
+            [json!({"id": "100"}), json!({"id": "a%2Fb"})],
+            "ids are encoded as path segments"
+        );
+        assert_eq!(rest.resources[0].0.selected, Some(false));
         let ep = rest.resources[1].0.endpoint.as_ref().unwrap();
-        assert_eq!(ep.path.as_deref(), Some("v3/orders/a%2Fb"));
-        assert_eq!(rest.resources[1].0.table_name.as_deref(), Some("orders"));
+        assert_eq!(
+            ep.path.as_deref(),
+            Some("v3/orders/{resources.order_ids.id}")
+        );
         assert!(!format!("{rest:?}").contains("\"k\""));
         let src = forter_source_from_toml(
             "f",

@@ -927,6 +927,11 @@ pub struct ResourceConfig {
     /// Declared columns by source name, with dlt's column hints.
     #[serde(default)]
     pub columns: Option<IndexMap<String, ColumnConfig>>,
+    /// Items given in the config instead of an endpoint: the resource yields them without any
+    /// request. As a parent (usually with `selected = false`) it fans a child out over a fixed
+    /// list, e.g. ids: `{ name = "ids", items = [{ id = 1 }, { id = 2 }], selected = false }`.
+    #[serde(default)]
+    pub items: Option<Vec<JsonValue>>,
 }
 
 /// A declared column (dlt's column hints).

@@ -49,6 +49,8 @@ struct Resolved {
     include_from_parent: Vec<String>,
     selected: bool,
     auth: Arc<Auth>,
+    /// Configured rows that replace the HTTP request.
+    items: Option<Arc<Vec<Value>>>,
 }
 
 /// The declarative REST API source (dlt's `rest_api`). See the crate docs for an example.
@@ -103,7 +105,13 @@ fn merge_resource(defaults: Option<&ResourceConfig>, r: ResourceConfig) -> Resou
     let Some(d) = defaults else { return r };
     ResourceConfig {
         name: r.name,
-        endpoint: Some(merge_endpoint(d.endpoint.as_ref(), r.endpoint)),
+        // A resource of configured items makes no request: endpoint defaults do not apply.
+        endpoint: if r.items.is_some() {
+            r.endpoint
+        } else {
+            Some(merge_endpoint(d.endpoint.as_ref(), r.endpoint))
+        },
+        items: r.items,
         primary_key: r.primary_key.or_else(|| d.primary_key.clone()),
         merge_key: r.merge_key.or_else(|| d.merge_key.clone()),
         write_disposition: r.write_disposition.or(d.write_disposition),
@@ -295,6 +303,15 @@ impl RestApiSource {
         source: &str,
     ) -> Result<Resolved> {
         let ctx = |e: Error| e.context(format!("resource '{name}'"));
+        if r.items.is_some() && r.endpoint.is_some() {
+            return Err(Error::config(format!(
+                "resource '{name}': give either `items` (configured rows, no request) or `endpoint`, not both"
+            )));
+        }
+        let items = r
+            .items
+            .as_ref()
+            .map(|v| Arc::new(v.iter().map(|j| j.0.clone()).collect::<Vec<Value>>()));
         let mut ep = r.endpoint.unwrap_or_default();
         let mut path = ep.path.clone().unwrap_or_else(|| name.to_string());
         let mut incremental = ep.incremental.clone();
@@ -497,6 +514,7 @@ impl RestApiSource {
             include_from_parent,
             selected: r.selected.unwrap_or(true),
             auth,
+            items,
         })
     }
 }
@@ -636,6 +654,15 @@ impl PageRun {
     async fn next_page(&mut self) -> Result<Option<Vec<Value>>> {
         let res = self.ctx.resources[self.idx].clone();
         let tracker = self.ctx.trackers[self.idx].clone();
+        if let Some(items) = &res.items {
+            self.done = true;
+            let counters = self.ctx.http.progress.resource(&res.name);
+            counters.pages.fetch_add(1, Ordering::Relaxed);
+            counters
+                .rows
+                .fetch_add(items.len() as u64, Ordering::Relaxed);
+            return Ok(Some(items.as_ref().clone()));
+        }
         if self.req.is_none() {
             let values = tracker
                 .as_ref()
