@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/sluice/target
 export SLUICE_CACHE_DIR ?= $(HOME)/.cache/sluice
 export SLUICE_SERVICES_DIR ?= $(CURDIR)/.services
 
-.PHONY: build test demo lint fmt bench-rest bench-destinations
+.PHONY: build test demo lint fmt bench bench-rest bench-destinations
 
 build:
 	cargo build --workspace
@@ -18,6 +18,10 @@ test:
 ## Load the bundled sample into the embedded DuckDB and show the tables.
 demo:
 	bash scripts/demo.sh
+
+## Every benchmark written so far (destination bulk writes incl. Postgres binary COPY, REST fan-out).
+bench:
+	bash scripts/bench.sh
 
 ## The REST fan-out benchmark: 10 000 child requests, 20 ms latency, 500 req/s.
 bench-rest:

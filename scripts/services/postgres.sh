@@ -3,6 +3,7 @@
 #
 #   scripts/services/postgres.sh start   # prints: export SLUICE_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:PORT/postgres
 #   scripts/services/postgres.sh stop
+#   scripts/services/postgres.sh restart  # same data dir and port (crash tests)
 #
 # `start` runs initdb + pg_ctl (Debian's PostgreSQL 15 binaries, installed with apt-get when missing) on a
 # free 127.0.0.1 port, under ${SLUICE_SERVICES_DIR:-$PWD/.services}/postgres. The server offers TLS with a
@@ -149,9 +150,19 @@ stop() {
     log "stopped"
 }
 
+# Restart the server that `start` started (same data dir and port), as a crash-test step.
+restart() {
+    [[ -f "$DIR/datadir" ]] || { log "nothing to restart in $DIR"; exit 1; }
+    local data
+    data="$(cat "$DIR/datadir")"
+    as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -m fast -w -t 60 restart >&2
+    log "restarted"
+}
+
 cmd="${1:-}"
 case "$cmd" in
     start) ensure_binaries; PG_BIN_CTL="$PG_BIN/pg_ctl"; start ;;
     stop) ensure_binaries; stop ;;
-    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+    restart) ensure_binaries; restart ;;
+    *) echo "usage: $0 start|stop|restart" >&2; exit 2 ;;
 esac
