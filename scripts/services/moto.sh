@@ -15,6 +15,9 @@ SERVICE=moto
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/services.sh"
 
 MOTO_VERSION="5.2.5"
+# pyarrow reads back the Parquet files the filesystem destination writes to S3 (a second reader
+# beside DuckDB); boto3 comes with moto.
+PYARROW_VERSION="26.0.1"
 CACHE_DIR="${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}"
 VENV="$CACHE_DIR/venvs/moto"
 SERVICES_DIR="${SLUICE_SERVICES_DIR:-$PWD/.services}"
@@ -44,16 +47,19 @@ ensure_venv() {
         mkdir -p "$(dirname "$VENV")"
         "$py" -m venv "$VENV" >&2
     fi
-    if "$VENV/bin/python" - "$MOTO_VERSION" <<'PY' 2>/dev/null && [[ -x "$VENV/bin/moto_server" ]]; then
+    if "$VENV/bin/python" - "$MOTO_VERSION" "$PYARROW_VERSION" <<'PY' 2>/dev/null && [[ -x "$VENV/bin/moto_server" ]]; then
 import sys
 from importlib.metadata import version
 import flask, werkzeug  # the [server] extra
+if version("pyarrow") != sys.argv[2]:
+    sys.exit(1)
 sys.exit(0 if version("moto") == sys.argv[1] else 1)
 PY
         return 0
     fi
-    log "installing moto[server]==$MOTO_VERSION into $VENV (takes a minute or two)"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
+    log "installing moto[server]==$MOTO_VERSION and pyarrow==$PYARROW_VERSION into $VENV (takes a minute or two)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "moto[server]==$MOTO_VERSION" "pyarrow==$PYARROW_VERSION" >&2
 }
 
 running_endpoint() {
@@ -75,6 +81,7 @@ start() {
     if endpoint="$(running_endpoint)"; then
         log "already running at $endpoint"
         echo "export SLUICE_TEST_S3_ENDPOINT=$endpoint"
+        echo "export SLUICE_TEST_S3_PYTHON=$VENV/bin/python"
         return 0
     fi
     ensure_venv
@@ -92,6 +99,7 @@ start() {
             if answers "http://127.0.0.1:$port"; then
                 log "ready: http://127.0.0.1:$port (pid $pid, log $DIR/server.log)"
                 echo "export SLUICE_TEST_S3_ENDPOINT=http://127.0.0.1:$port"
+                echo "export SLUICE_TEST_S3_PYTHON=$VENV/bin/python"
                 return 0
             fi
             kill -0 "$pid" 2>/dev/null || break

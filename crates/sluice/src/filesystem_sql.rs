@@ -9,11 +9,14 @@
 //! understands works, with the same quoted names as on the other destinations
 //! (`"dataset"."table"`). A table of the schema without files yet is an empty table.
 //!
-//! This DuckDB build has no `httpfs`: only local buckets (`file://` URLs or plain paths) can be
-//! queried; other buckets get an error saying so.
+//! This DuckDB build has no `httpfs`: files of a remote bucket (`s3://`, `gs://`, `az://`,
+//! `memory://`) are first copied, streamed, into a temporary folder that lives for one query;
+//! local buckets are read in place.
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use sluice_core::capabilities::FileFormat;
 use sluice_core::sql::{SqlDialect, literal};
 use sluice_core::{
@@ -21,6 +24,8 @@ use sluice_core::{
     Result, Schema, SchemaChange, StateRecord,
 };
 use sluice_filesystem::{Bucket, FilesystemDestination, FilesystemFactory};
+use std::io::Write;
+use std::path::Path;
 
 /// The `filesystem` destination with full SQL in [`Destination::query`] (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,20 +65,10 @@ impl FilesystemSql {
     }
 
     /// The statements creating the dataset schema and one view (or empty table) per data table.
-    async fn setup_sql(&mut self) -> Result<Vec<String>> {
+    /// Files of a remote bucket are copied into `scratch` first.
+    async fn setup_sql(&mut self, scratch: &Path) -> Result<Vec<String>> {
         let settings = self.inner.settings();
-        if !matches!(settings.bucket, Bucket::Local(_)) {
-            let scheme = settings
-                .display_url
-                .split_once("://")
-                .map_or("unknown", |(s, _)| s);
-            return Err(Error::input(format!(
-                "filesystem: SQL queries are answered by the embedded DuckDB, which reads only local \
-                 files, but bucket_url {} is a {scheme}:// bucket; use a local bucket (file:// or a \
-                 path), or query the files with a DuckDB that has the httpfs extension",
-                settings.display_url
-            )));
-        }
+        let local = matches!(settings.bucket, Bucket::Local(_));
         let reader = match settings.file_format {
             FileFormat::Parquet => "read_parquet",
             FileFormat::Jsonl => "read_json_auto",
@@ -83,7 +78,11 @@ impl FilesystemSql {
         let dialect = SqlDialect::new(&caps, settings.dataset.clone());
         let mut sql = vec![dialect.create_dataset()];
         for table in self.inner.data_tables().await? {
-            let files = self.inner.table_file_urls(&table.name).await?;
+            let files = if local {
+                self.inner.table_file_urls(&table.name).await?
+            } else {
+                self.copy_table_files(&table.name, scratch).await?
+            };
             if files.is_empty() {
                 if table.complete_columns().next().is_some() {
                     sql.push(dialect.create_table(&table));
@@ -98,6 +97,27 @@ impl FilesystemSql {
             ));
         }
         Ok(sql)
+    }
+
+    /// Stream the recorded files of `table` from the bucket into `scratch`; their local paths.
+    async fn copy_table_files(&self, table: &str, scratch: &Path) -> Result<Vec<String>> {
+        let store = self.inner.store();
+        let mut out = Vec::new();
+        for (i, path) in self.inner.table_files(table).await?.into_iter().enumerate() {
+            let name = path.filename().unwrap_or("file");
+            let local = scratch.join(format!("{i}.{}", name.replace('/', "_")));
+            let fetch_err = |e: object_store::Error| {
+                Error::transient(format!("filesystem: cannot read {path} for a query"))
+                    .with_source(e)
+            };
+            let mut stream = store.get(&path).await.map_err(fetch_err)?.into_stream();
+            let mut file = std::fs::File::create(&local)?;
+            while let Some(chunk) = stream.next().await {
+                file.write_all(&chunk.map_err(fetch_err)?)?;
+            }
+            out.push(local.display().to_string());
+        }
+        Ok(out)
     }
 }
 
@@ -160,7 +180,8 @@ impl Destination for FilesystemSql {
     }
 
     async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let setup = self.setup_sql().await?;
+        let scratch = tempfile::tempdir()?;
+        let setup = self.setup_sql(scratch.path()).await?;
         let conn = duckdb::Connection::open_in_memory()
             .map_err(duck_err("cannot open an in-memory database"))?;
         for statement in &setup {
@@ -202,14 +223,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn remote_buckets_get_a_clear_error() {
+    async fn remote_buckets_answer_sql_through_local_copies() {
         let dir = tempfile::tempdir().unwrap();
         let mut d = FilesystemSqlFactory
             .connect(&config("memory://m/x", dir.path()))
             .await
             .unwrap();
-        let e = d.query("SELECT 1").await.unwrap_err().to_string();
-        assert!(e.contains("memory://") && e.contains("httpfs"), "{e}");
+        d.initialize().await.unwrap();
+        let batches = d.query("SELECT 41 + 1 AS answer").await.unwrap();
+        assert_eq!(batches[0].num_rows(), 1);
     }
 
     #[tokio::test]
