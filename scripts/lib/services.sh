@@ -39,3 +39,33 @@ stop_process_dir() {
     rm -rf "$dir"
     log "stopped"
 }
+
+# The URL of the server recorded in $1 (its pid and port files) if it still runs and answers
+# (`answers URL` is defined by the sourcing script).
+running_url() {
+    local dir="$1" pid port
+    [[ -f "$dir/pid" && -f "$dir/port" ]] || return 1
+    pid="$(cat "$dir/pid")"
+    port="$(cat "$dir/port")"
+    kill -0 "$pid" 2>/dev/null || return 1
+    answers "http://127.0.0.1:$port" || return 1
+    echo "http://127.0.0.1:$port"
+}
+
+# Wait until the server just started as process (group) $2 answers at $1, checking every half
+# second at most $3 times. If it does not come up, show the end of its log $4, stop it and fail.
+await_server() {
+    local url="$1" pid="$2" tries="$3" logfile="$4" i
+    for i in $(seq 1 "$tries"); do
+        if answers "$url"; then
+            log "ready: $url (pid $pid, log $logfile)"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    log "the server did not come up:"
+    tail -n 10 "$logfile" >&2 || true
+    kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+    return 1
+}

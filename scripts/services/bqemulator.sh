@@ -88,15 +88,6 @@ PY
     echo "$home"
 }
 
-running_endpoint() {
-    [[ -f "$DIR/pid" && -f "$DIR/port" ]] || return 1
-    local pid port
-    pid="$(cat "$DIR/pid")"
-    port="$(cat "$DIR/port")"
-    kill -0 "$pid" 2>/dev/null || return 1
-    answers "http://127.0.0.1:$port" || return 1
-    echo "http://127.0.0.1:$port"
-}
 
 start() {
     if [[ -n "${SLUICE_TEST_BIGQUERY_ENDPOINT:-}" ]]; then
@@ -104,14 +95,14 @@ start() {
         return 0
     fi
     local endpoint
-    if endpoint="$(running_endpoint)"; then
+    if endpoint="$(running_url "$DIR")"; then
         log "already running at $endpoint"
         echo "export SLUICE_TEST_BIGQUERY_ENDPOINT=$endpoint"
         return 0
     fi
     ensure_venv
     mkdir -p "$DIR"
-    local home attempt port grpc pid i
+    local home attempt port grpc pid
     home="$(prepare_home)"
     for attempt in 1 2 3 4 5; do
         port="$(free_port)"
@@ -127,18 +118,10 @@ start() {
         echo "$pid" > "$DIR/pid"
         echo "$port" > "$DIR/port"
         echo "$grpc" > "$DIR/grpc_port"
-        for i in $(seq 1 240); do
-            if answers "http://127.0.0.1:$port"; then
-                log "ready: http://127.0.0.1:$port (pid $pid, log $DIR/server.log)"
-                echo "export SLUICE_TEST_BIGQUERY_ENDPOINT=http://127.0.0.1:$port"
-                return 0
-            fi
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.5
-        done
-        log "bqemulator did not come up:"
-        tail -n 10 "$DIR/server.log" >&2 || true
-        kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+        if await_server "http://127.0.0.1:$port" "$pid" 240 "$DIR/server.log"; then
+            echo "export SLUICE_TEST_BIGQUERY_ENDPOINT=http://127.0.0.1:$port"
+            return 0
+        fi
         rm -f "$DIR/pid" "$DIR/port" "$DIR/grpc_port"
     done
     log "could not start bqemulator"

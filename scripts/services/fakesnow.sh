@@ -66,15 +66,6 @@ PY
         "fakesnow[server]==$FAKESNOW_VERSION" "$CONNECTOR_SPEC" >&2
 }
 
-running_url() {
-    [[ -f "$DIR/pid" && -f "$DIR/port" ]] || return 1
-    local pid port
-    pid="$(cat "$DIR/pid")"
-    port="$(cat "$DIR/port")"
-    kill -0 "$pid" 2>/dev/null || return 1
-    answers "http://127.0.0.1:$port" || return 1
-    echo "http://127.0.0.1:$port"
-}
 
 start() {
     if [[ -n "${SLUICE_TEST_SNOWFLAKE_URL:-}" ]]; then
@@ -82,14 +73,14 @@ start() {
         return 0
     fi
     local url
-    if url="$(running_url)"; then
+    if url="$(running_url "$DIR")"; then
         log "already running at $url"
         echo "export SLUICE_TEST_SNOWFLAKE_URL=$url"
         return 0
     fi
     ensure_venv
     mkdir -p "$DIR"
-    local attempt port pid i
+    local attempt port pid
     for attempt in 1 2 3 4 5; do
         port="$(free_port)"
         log "starting fakesnow on 127.0.0.1:$port (attempt $attempt)"
@@ -100,18 +91,10 @@ start() {
         pid=$!
         echo "$pid" > "$DIR/pid"
         echo "$port" > "$DIR/port"
-        for i in $(seq 1 120); do
-            if answers "http://127.0.0.1:$port"; then
-                log "ready: http://127.0.0.1:$port (pid $pid, log $DIR/server.log)"
-                echo "export SLUICE_TEST_SNOWFLAKE_URL=http://127.0.0.1:$port"
-                return 0
-            fi
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.5
-        done
-        log "fakesnow did not come up:"
-        tail -n 5 "$DIR/server.log" >&2 || true
-        kill "$pid" 2>/dev/null || true
+        if await_server "http://127.0.0.1:$port" "$pid" 120 "$DIR/server.log"; then
+            echo "export SLUICE_TEST_SNOWFLAKE_URL=http://127.0.0.1:$port"
+            return 0
+        fi
         rm -f "$DIR/pid" "$DIR/port"
     done
     log "could not start fakesnow"

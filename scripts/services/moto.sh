@@ -62,15 +62,6 @@ PY
         "moto[server]==$MOTO_VERSION" "pyarrow==$PYARROW_VERSION" >&2
 }
 
-running_endpoint() {
-    [[ -f "$DIR/pid" && -f "$DIR/port" ]] || return 1
-    local pid port
-    pid="$(cat "$DIR/pid")"
-    port="$(cat "$DIR/port")"
-    kill -0 "$pid" 2>/dev/null || return 1
-    answers "http://127.0.0.1:$port" || return 1
-    echo "http://127.0.0.1:$port"
-}
 
 start() {
     if [[ -n "${SLUICE_TEST_S3_ENDPOINT:-}" ]]; then
@@ -78,7 +69,7 @@ start() {
         return 0
     fi
     local endpoint
-    if endpoint="$(running_endpoint)"; then
+    if endpoint="$(running_url "$DIR")"; then
         log "already running at $endpoint"
         echo "export SLUICE_TEST_S3_ENDPOINT=$endpoint"
         echo "export SLUICE_TEST_S3_PYTHON=$VENV/bin/python"
@@ -86,7 +77,7 @@ start() {
     fi
     ensure_venv
     mkdir -p "$DIR"
-    local attempt port pid i
+    local attempt port pid
     for attempt in 1 2 3 4 5; do
         port="$(free_port)"
         log "starting moto_server on 127.0.0.1:$port (attempt $attempt)"
@@ -95,19 +86,11 @@ start() {
         pid=$!
         echo "$pid" > "$DIR/pid"
         echo "$port" > "$DIR/port"
-        for i in $(seq 1 120); do
-            if answers "http://127.0.0.1:$port"; then
-                log "ready: http://127.0.0.1:$port (pid $pid, log $DIR/server.log)"
-                echo "export SLUICE_TEST_S3_ENDPOINT=http://127.0.0.1:$port"
-                echo "export SLUICE_TEST_S3_PYTHON=$VENV/bin/python"
-                return 0
-            fi
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.5
-        done
-        log "moto_server did not come up:"
-        tail -n 5 "$DIR/server.log" >&2 || true
-        kill "$pid" 2>/dev/null || true
+        if await_server "http://127.0.0.1:$port" "$pid" 120 "$DIR/server.log"; then
+            echo "export SLUICE_TEST_S3_ENDPOINT=http://127.0.0.1:$port"
+            echo "export SLUICE_TEST_S3_PYTHON=$VENV/bin/python"
+            return 0
+        fi
         rm -f "$DIR/pid" "$DIR/port"
     done
     log "could not start moto_server"
