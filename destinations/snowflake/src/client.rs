@@ -4,7 +4,7 @@
 //! ([`SnowflakeClient::connect`], [`SnowflakeClient::query`], [`SnowflakeClient::put_file`],
 //! [`SnowflakeClient::close`]) so that it can be swapped for a crate later:
 //!
-//! - login with password authentication (`POST /session/v1/login-request`);
+//! - login with password or key-pair (JWT) authentication (`POST /session/v1/login-request`);
 //! - one statement per request (`POST /queries/v1/query-request` with
 //!   `Authorization: Snowflake Token="…"`); results as JSON `rowset` or Arrow `rowsetBase64`,
 //!   plus result `chunks[]` fetched from their URLs; asynchronous results are polled;
@@ -15,10 +15,12 @@
 //! - `PUT file://… @stage` follows the `stageInfo` the service returns: an upload by HTTP `PUT`
 //!   to a presigned URL (GCS-style), or a copy to a local directory (`LOCAL_FS`).
 //!
-//! Secrets (password, tokens) never appear in errors, logs or `Debug` output.
+//! Secrets (password, private key and passphrase, tokens) never appear in errors, logs or
+//! `Debug` output.
 
 use crate::convert::{self, RowType};
-use crate::credentials::SnowflakeCredentials;
+use crate::credentials::{CREDENTIALS_SETTING, SnowflakeCredentials};
+use crate::keypair;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
 use arrow::record_batch::RecordBatch;
@@ -260,29 +262,45 @@ impl SnowflakeClient {
         }
     }
 
-    /// Log in (again) and keep the session token.
+    /// Log in (again) and keep the session token: with the private key (key-pair
+    /// authentication, `AUTHENTICATOR = SNOWFLAKE_JWT` and a freshly signed JWT as `TOKEN`)
+    /// when one is configured, else with the password.
     pub async fn login(&mut self) -> Result<()> {
         let c = &self.creds;
-        let password = c
-            .password
-            .as_ref()
-            .map(|p| p.expose().to_string())
-            .unwrap_or_default();
-        let body = json!({
-            "data": {
+        let key_pair = c.key_pair().await?;
+        let account = c.account_name();
+        // Sign a first token now, so that a key that cannot sign fails before any request.
+        let first_token = match &key_pair {
+            Some(k) => Some(k.jwt(&c.account, &c.username, chrono::Utc::now().timestamp())?),
+            None => None,
+        };
+        let password = c.password.as_ref().map(|p| p.expose()).unwrap_or_default();
+        // The body is built for every attempt: a retried key-pair login carries a fresh token.
+        let body = || {
+            let mut data = json!({
                 "CLIENT_APP_ID": "sluice",
                 "CLIENT_APP_VERSION": env!("CARGO_PKG_VERSION"),
-                "ACCOUNT_NAME": c.account_name(),
+                "ACCOUNT_NAME": account,
                 "LOGIN_NAME": c.username,
-                "PASSWORD": password,
                 "CLIENT_ENVIRONMENT": {"APPLICATION": "sluice", "OS": std::env::consts::OS},
                 "SESSION_PARAMETERS": {
                     "AUTOCOMMIT": true,
                     "TIMEZONE": "UTC",
                     "CLIENT_SESSION_KEEP_ALIVE": false,
                 },
+            });
+            match (&key_pair, &first_token) {
+                (Some(k), Some(first)) => {
+                    let token = k
+                        .jwt(&c.account, &c.username, chrono::Utc::now().timestamp())
+                        .unwrap_or_else(|_| first.clone());
+                    data["AUTHENTICATOR"] = json!(keypair::AUTHENTICATOR);
+                    data["TOKEN"] = json!(token.expose());
+                }
+                _ => data["PASSWORD"] = json!(password),
             }
-        });
+            json!({ "data": data })
+        };
         let mut query: Vec<(&str, String)> = vec![
             ("requestId", request_id()),
             ("databaseName", c.database.clone()),
@@ -303,13 +321,23 @@ impl SnowflakeClient {
                     .post(&url)
                     .query(&query)
                     .header("Accept", "application/json")
-                    .json(&body)
+                    .json(&body())
             })
             .await?;
         if answer.get("success").and_then(|s| s.as_bool()) != Some(true) {
             let e = sf_error(&answer);
+            let how = match &key_pair {
+                Some(k) => format!(
+                    " with key-pair authentication (public key fingerprint {}: it must equal \
+                     RSA_PUBLIC_KEY_FP or RSA_PUBLIC_KEY_2_FP of DESC USER {}, and the account \
+                     identifier in {CREDENTIALS_SETTING}.host must be right)",
+                    k.fingerprint(),
+                    c.username
+                ),
+                None => String::new(),
+            };
             return Err(Error::config(format!(
-                "snowflake: cannot log in as '{}' at {}",
+                "snowflake: cannot log in as '{}' at {}{how}",
                 c.username,
                 c.display()
             ))
@@ -326,7 +354,12 @@ impl SnowflakeClient {
                 .and_then(|t| t.as_str())
                 .map(Secret::new),
         });
-        tracing::debug!(target: "sluice::snowflake", location = %c.display(), "logged in");
+        let auth = if key_pair.is_some() {
+            "key pair"
+        } else {
+            "password"
+        };
+        tracing::debug!(target: "sluice::snowflake", location = %c.display(), %auth, "logged in");
         Ok(())
     }
 
@@ -816,5 +849,121 @@ mod tests {
         assert_eq!(snowflake_error(&wrapped), Some(&e));
         assert_eq!(statement_kind("PUT 'file:///x' @\"S\""), "PUT");
         assert_eq!(request_id().len(), 36);
+    }
+}
+
+/// The login request on the wire, against a local listener that records it.
+#[cfg(test)]
+mod login_tests {
+    use super::*;
+    use crate::keypair::test_keys::{PASSPHRASE, keys};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use pkcs8::DecodePublicKey;
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::signature::Verifier;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Answer one login request with a session token; return its JSON body.
+    async fn serve_one_login(listener: tokio::net::TcpListener) -> Value {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let body_start = loop {
+            let n = sock.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed before the request ended");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..body_start]).to_ascii_lowercase();
+        assert!(
+            head.starts_with("post /session/v1/login-request?"),
+            "{head}"
+        );
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .expect("a content-length")
+            .trim()
+            .parse()
+            .unwrap();
+        while buf.len() < body_start + len {
+            let n = sock.read(&mut chunk).await.unwrap();
+            assert!(n > 0);
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body: Value = serde_json::from_slice(&buf[body_start..body_start + len]).unwrap();
+        let answer = json!({"success": true, "data": {"token": "session-token"}}).to_string();
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+        sock.write_all(resp.as_bytes()).await.unwrap();
+        sock.shutdown().await.ok();
+        body
+    }
+
+    async fn login_body(creds_url: impl Fn(&str) -> String) -> Value {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(serve_one_login(listener));
+        let creds = SnowflakeCredentials::parse_url(&creds_url(&base)).unwrap();
+        let client = SnowflakeClient::connect(creds, None).await.unwrap();
+        assert!(format!("{client:?}").contains("logged_in: true"));
+        server.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn key_pair_login_sends_a_jwt_and_no_password() {
+        let Some(k) = keys() else { return };
+        let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        let before = chrono::Utc::now().timestamp();
+        let body = login_body(|base| {
+            format!(
+                "snowflake://Loader:ignored-pw@xy12345.eu-central-1/DB?private_key={}&private_key_passphrase={}&base_url={base}",
+                enc(&k.encrypted_pem),
+                enc(PASSPHRASE)
+            )
+        })
+        .await;
+        let data = &body["data"];
+        assert_eq!(data["AUTHENTICATOR"], "SNOWFLAKE_JWT");
+        assert_eq!(data["LOGIN_NAME"], "Loader");
+        assert_eq!(data["ACCOUNT_NAME"], "XY12345");
+        assert!(data.get("PASSWORD").is_none(), "{data}");
+        let text = body.to_string();
+        assert!(!text.contains("ignored-pw") && !text.contains(PASSPHRASE));
+
+        let jwt = data["TOKEN"].as_str().unwrap();
+        let (input, sig) = jwt.rsplit_once('.').unwrap();
+        let public = rsa::RsaPublicKey::from_public_key_der(&k.public_der).unwrap();
+        let sig = Signature::try_from(URL_SAFE_NO_PAD.decode(sig).unwrap().as_slice()).unwrap();
+        VerifyingKey::<sha2::Sha256>::new(public)
+            .verify(input.as_bytes(), &sig)
+            .expect("the token is signed with the configured key");
+        let claims: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(input.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            claims["iss"],
+            format!("XY12345.LOADER.SHA256:{}", k.fingerprint)
+        );
+        assert_eq!(claims["sub"], "XY12345.LOADER");
+        let iat = claims["iat"].as_i64().unwrap();
+        assert!(iat >= before && iat <= chrono::Utc::now().timestamp());
+        assert!(claims["exp"].as_i64().unwrap() <= iat + 3600);
+    }
+
+    #[tokio::test]
+    async fn password_login_sends_the_password_and_no_token() {
+        let body =
+            login_body(|base| format!("snowflake://loader:pw-1@acc/DB?base_url={base}")).await;
+        assert_eq!(body["data"]["PASSWORD"], "pw-1");
+        assert!(body["data"].get("AUTHENTICATOR").is_none());
+        assert!(body["data"].get("TOKEN").is_none());
     }
 }

@@ -5,9 +5,19 @@
 //! or the fields of `[destination.snowflake.credentials]`: `database`, `username`, `password`,
 //! `host` (the account identifier), `warehouse`, `role`, and `base_url` to reach Snowflake
 //! somewhere else than `https://{account}.snowflakecomputing.com` (a private link, a local peer in
-//! tests). The password is a [`Secret`]: it never appears in `Debug` output, in
-//! [`SnowflakeCredentials::display`] or in errors.
+//! tests).
+//!
+//! Key-pair authentication, as dlt: `private_key` (PEM text, base64 of the PEM text, or base64
+//! of the DER key; PKCS#8, encrypted or not, or PKCS#1) with `private_key_passphrase` for an
+//! encrypted key, or `private_key_path` naming a file that holds the key. They are fields of the
+//! table or query parameters of the connection string (`?private_key=…&private_key_passphrase=…`,
+//! URL-encoded). When a private key is set, the login uses it (`SNOWFLAKE_JWT`) and the password
+//! is not needed, nor sent — as in dlt, where Snowflake's connector then ignores the password.
+//!
+//! The password, the private key and its passphrase are [`Secret`]s: they never appear in
+//! `Debug` output, in [`SnowflakeCredentials::display`] or in errors.
 
+use crate::keypair::{KeyPair, KeySource};
 use sluice_core::config::{ConfigSection, Secret};
 use sluice_core::{Error, Result};
 use std::fmt;
@@ -21,6 +31,14 @@ pub struct SnowflakeCredentials {
     pub username: String,
     /// Password (password authentication).
     pub password: Option<Secret>,
+    /// Private key for key-pair authentication: PEM text, or base64 of the PEM text or of the
+    /// DER key. When set (or [`Self::private_key_path`]), the login uses the key, not the password.
+    pub private_key: Option<Secret>,
+    /// A file holding the private key (in a format of [`Self::private_key`], or binary DER);
+    /// read at login. Takes precedence over `private_key`, as in dlt.
+    pub private_key_path: Option<String>,
+    /// Passphrase of an encrypted private key.
+    pub private_key_passphrase: Option<Secret>,
     /// The account identifier (`org-account`, `xy12345.eu-central-1`).
     pub account: String,
     /// Warehouse to run statements on.
@@ -37,6 +55,9 @@ impl fmt::Debug for SnowflakeCredentials {
             .field("database", &self.database)
             .field("username", &self.username)
             .field("password", &self.password)
+            .field("private_key", &self.private_key)
+            .field("private_key_path", &self.private_key_path)
+            .field("private_key_passphrase", &self.private_key_passphrase)
             .field("account", &self.account)
             .field("warehouse", &self.warehouse)
             .field("role", &self.role)
@@ -47,7 +68,11 @@ impl fmt::Debug for SnowflakeCredentials {
 
 const HOW_TO: &str = "set DESTINATION__SNOWFLAKE__CREDENTIALS=snowflake://USER:PASSWORD@ACCOUNT/DATABASE?warehouse=WH&role=ROLE \
 or the fields database, username, password, host (the account identifier), warehouse, role under \
-[destination.snowflake.credentials] in .sluice/secrets.toml";
+[destination.snowflake.credentials] in .sluice/secrets.toml; for key-pair authentication set \
+private_key (and private_key_passphrase for an encrypted key) instead of the password";
+
+/// Where the credentials live in the configuration, for messages about them.
+pub(crate) const CREDENTIALS_SETTING: &str = "destination.snowflake.credentials";
 
 fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
@@ -85,18 +110,30 @@ impl SnowflakeCredentials {
         let username = get("username");
         // The account identifier: dlt's `host`; `account` is accepted too.
         let account = get("host").or_else(|| get("account"));
+        let private_key = creds
+            .get_secret("private_key")
+            .filter(|k| !k.expose().trim().is_empty());
+        let private_key_path = get("private_key_path");
+        let private_key_passphrase = creds
+            .get_secret("private_key_passphrase")
+            .filter(|p| !p.is_empty());
+        let key_pair = private_key.is_some() || private_key_path.is_some();
         if database.is_none() {
             missing.push("database");
         }
         if username.is_none() {
             missing.push("username");
         }
-        if account.is_none() && base_url.is_none() {
-            missing.push("host (the account identifier)");
+        if account.is_none() && (key_pair || base_url.is_none()) {
+            missing.push(if key_pair {
+                "host (the account identifier, signed into the key-pair login token)"
+            } else {
+                "host (the account identifier)"
+            });
         }
         let password = creds.get_secret("password").filter(|p| !p.is_empty());
-        if password.is_none() {
-            missing.push("password");
+        if password.is_none() && !key_pair {
+            missing.push("password (or private_key for key-pair authentication)");
         }
         if !missing.is_empty() {
             return Err(Error::config(format!(
@@ -104,18 +141,32 @@ impl SnowflakeCredentials {
                 missing.join(", ")
             )));
         }
-        Self::finish(
-            database.unwrap_or_default(),
-            username.unwrap_or_default(),
+        // A key given inline is checked now (no I/O); a key file is read at login.
+        if let (Some(key), None) = (&private_key, &private_key_path) {
+            KeyPair::decode(
+                key.expose(),
+                private_key_passphrase.as_ref().map(Secret::expose),
+                &KeySource::fields(&path),
+            )?;
+        }
+        Self {
+            database: database.unwrap_or_default(),
+            username: username.unwrap_or_default(),
             password,
-            account.unwrap_or_default(),
-            get("warehouse"),
-            get("role"),
-            base_url,
-        )
+            private_key,
+            private_key_path,
+            private_key_passphrase,
+            account: account.unwrap_or_default(),
+            warehouse: get("warehouse"),
+            role: get("role"),
+            base_url: String::new(),
+        }
+        .finish(base_url)
     }
 
-    /// Parse `snowflake://user:password@account/database?warehouse=…&role=…&base_url=…`.
+    /// Parse `snowflake://user:password@account/database?warehouse=…&role=…&base_url=…`;
+    /// for key-pair authentication `snowflake://user@account/database?private_key=…` with
+    /// `private_key_passphrase` and `private_key_path` as further (URL-encoded) parameters.
     pub fn parse_url(text: &str) -> Result<Self> {
         let url = url::Url::parse(text.trim()).map_err(|e| {
             Error::config(format!(
@@ -141,20 +192,37 @@ impl SnowflakeCredentials {
         let mut warehouse = None;
         let mut role = None;
         let mut base_url = None;
+        let mut private_key = None;
+        let mut private_key_path = None;
+        let mut private_key_passphrase = None;
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
                 "warehouse" => warehouse = non_empty(Some(v.into_owned())),
                 "role" => role = non_empty(Some(v.into_owned())),
                 "base_url" => base_url = non_empty(Some(v.into_owned())),
+                "private_key" if !v.trim().is_empty() => {
+                    // An unencoded `+` of base64 arrives as a space; base64 has no spaces.
+                    let v = if v.contains("-----BEGIN ") {
+                        v.into_owned()
+                    } else {
+                        v.trim().replace(' ', "+")
+                    };
+                    private_key = Some(Secret::new(v));
+                }
+                "private_key_path" => private_key_path = non_empty(Some(v.into_owned())),
+                "private_key_passphrase" if !v.is_empty() => {
+                    private_key_passphrase = Some(Secret::new(v.into_owned()));
+                }
                 _ => {}
             }
         }
+        let key_pair = private_key.is_some() || private_key_path.is_some();
         let mut missing = Vec::new();
         if username.is_empty() {
             missing.push("the user name");
         }
-        if password.as_ref().is_none_or(|p| p.is_empty()) {
-            missing.push("the password");
+        if password.as_ref().is_none_or(|p| p.is_empty()) && !key_pair {
+            missing.push("the password (or a private_key for key-pair authentication)");
         }
         if account.is_empty() {
             missing.push("the account");
@@ -168,21 +236,31 @@ impl SnowflakeCredentials {
                 missing.join(", ")
             )));
         }
-        Self::finish(
-            database, username, password, account, warehouse, role, base_url,
-        )
+        if let (Some(key), None) = (&private_key, &private_key_path) {
+            KeyPair::decode(
+                key.expose(),
+                private_key_passphrase.as_ref().map(Secret::expose),
+                &KeySource::connection_string(),
+            )?;
+        }
+        Self {
+            database,
+            username,
+            password: password.filter(|p| !p.is_empty()),
+            private_key,
+            private_key_path,
+            private_key_passphrase,
+            account,
+            warehouse,
+            role,
+            base_url: String::new(),
+        }
+        .finish(base_url)
     }
 
-    fn finish(
-        database: String,
-        username: String,
-        password: Option<Secret>,
-        account: String,
-        warehouse: Option<String>,
-        role: Option<String>,
-        base_url: Option<String>,
-    ) -> Result<Self> {
-        let base_url = match base_url {
+    /// Resolve the service URL: `base_url` when given, else the account's.
+    fn finish(mut self, base_url: Option<String>) -> Result<Self> {
+        self.base_url = match base_url {
             Some(b) => {
                 let parsed = url::Url::parse(&b).map_err(|e| {
                     Error::config(format!("snowflake base_url '{b}' is not a valid URL ({e})"))
@@ -194,17 +272,52 @@ impl SnowflakeCredentials {
                 }
                 b.trim_end_matches('/').to_string()
             }
-            None => format!("https://{}.snowflakecomputing.com", account.to_lowercase()),
+            None => format!(
+                "https://{}.snowflakecomputing.com",
+                self.account.to_lowercase()
+            ),
         };
-        Ok(Self {
-            database,
-            username,
-            password,
-            account,
-            warehouse,
-            role,
-            base_url,
-        })
+        Ok(self)
+    }
+
+    /// Whether the login uses key-pair (JWT) authentication: a private key or key file is set.
+    pub fn uses_key_pair(&self) -> bool {
+        self.private_key.is_some() || self.private_key_path.is_some()
+    }
+
+    /// The decoded private key for key-pair authentication (`None` with a password): reads
+    /// `private_key_path` when set, else decodes `private_key`. Errors name the setting and
+    /// never contain the key or the passphrase.
+    pub(crate) async fn key_pair(&self) -> Result<Option<KeyPair>> {
+        let passphrase = self.private_key_passphrase.as_ref().map(Secret::expose);
+        if let Some(path) = &self.private_key_path {
+            let source = KeySource::file(CREDENTIALS_SETTING, path);
+            let bytes = tokio::fs::read(path).await.map_err(|e| {
+                Error::config(format!(
+                    "snowflake key-pair authentication: cannot read {}: check the path",
+                    source.key
+                ))
+                .with_source(e)
+            })?;
+            let text = match String::from_utf8(bytes) {
+                Ok(text) => Secret::new(text),
+                // A binary DER key file: hand it on as base64 of the DER.
+                Err(e) => {
+                    use base64::Engine;
+                    Secret::new(base64::engine::general_purpose::STANDARD.encode(e.as_bytes()))
+                }
+            };
+            return KeyPair::decode(text.expose(), passphrase, &source).map(Some);
+        }
+        match &self.private_key {
+            Some(key) => KeyPair::decode(
+                key.expose(),
+                passphrase,
+                &KeySource::fields(CREDENTIALS_SETTING),
+            )
+            .map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The account name sent at login: the part of the identifier before the first `.`
@@ -294,5 +407,180 @@ mod tests {
         );
         let empty = ConfigSection::from_table("destination.snowflake", toml::Table::new());
         assert!(SnowflakeCredentials::from_section(&empty).is_err());
+    }
+
+    fn key_section(fields: &[(&str, &str)]) -> ConfigSection {
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "DESTINATION__SNOWFLAKE__CREDENTIALS__DATABASE".into(),
+                "ANALYTICS".into(),
+            ),
+            (
+                "DESTINATION__SNOWFLAKE__CREDENTIALS__USERNAME".into(),
+                "loader".into(),
+            ),
+            (
+                "DESTINATION__SNOWFLAKE__CREDENTIALS__HOST".into(),
+                "xy12345.eu-central-1".into(),
+            ),
+        ];
+        for (k, v) in fields {
+            env.push((
+                format!("DESTINATION__SNOWFLAKE__CREDENTIALS__{}", k.to_uppercase()),
+                v.to_string(),
+            ));
+        }
+        sluice_core::ConfigProvider::empty()
+            .with_env(env)
+            .section(&["destination", "snowflake"])
+    }
+
+    #[tokio::test]
+    async fn a_private_key_replaces_the_password() {
+        use crate::keypair::test_keys::{PASSPHRASE, keys};
+        use base64::Engine;
+        let Some(k) = keys() else { return };
+        // From the environment, as dlt names it; no password needed.
+        let section = key_section(&[
+            ("private_key", &k.encrypted_pem),
+            ("private_key_passphrase", PASSPHRASE),
+        ]);
+        let c = SnowflakeCredentials::from_section(&section).unwrap();
+        assert!(c.uses_key_pair() && c.password.is_none());
+        let pair = c.key_pair().await.unwrap().unwrap();
+        assert_eq!(pair.fingerprint(), format!("SHA256:{}", k.fingerprint));
+        let shown = format!("{c:?} {}", c.display());
+        let body_line = k.encrypted_pem.lines().nth(2).unwrap();
+        assert!(
+            !shown.contains(body_line) && !shown.contains(PASSPHRASE),
+            "{shown}"
+        );
+        assert!(shown.contains("private_key: Some(***)"), "{shown}");
+
+        // In a TOML table, with a password too: the key is used (as dlt's connector does).
+        let section = ConfigSection::from_table(
+            "destination.snowflake",
+            toml::from_str(&format!(
+                "[credentials]\ndatabase = \"ANALYTICS\"\nusername = \"loader\"\nhost = \"xy12345\"\n\
+                 password = \"s3cret\"\nprivate_key = '''\n{}'''\n",
+                k.pem
+            ))
+            .unwrap(),
+        );
+        let c = SnowflakeCredentials::from_section(&section).unwrap();
+        assert!(c.key_pair().await.unwrap().is_some());
+
+        // In the connection string, URL-encoded, as dlt documents it.
+        let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(k.encrypted_pem.as_bytes());
+        let c = SnowflakeCredentials::parse_url(&format!(
+            "snowflake://loader@xy12345.eu-central-1/ANALYTICS?warehouse=WH&private_key={}&private_key_passphrase={}",
+            enc(&b64),
+            enc(PASSPHRASE)
+        ))
+        .unwrap();
+        assert_eq!(
+            c.private_key_passphrase.as_ref().unwrap().expose(),
+            PASSPHRASE
+        );
+        assert_eq!(c.warehouse.as_deref(), Some("WH"));
+        assert!(c.password.is_none());
+        assert!(c.key_pair().await.unwrap().is_some());
+        // Base64 of DER pasted without URL-encoding: its `+` arrive as spaces and are put back.
+        let der_b64 = base64::engine::general_purpose::STANDARD.encode(&k.encrypted_der);
+        assert!(
+            der_b64.contains('+'),
+            "the test key's base64 should hold a '+'"
+        );
+        let c = SnowflakeCredentials::parse_url(&format!(
+            "snowflake://loader@xy12345/ANALYTICS?private_key={der_b64}&private_key_passphrase={}",
+            enc(PASSPHRASE)
+        ))
+        .unwrap();
+        assert!(c.key_pair().await.unwrap().is_some());
+
+        // A key file, read at login.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rsa_key.p8");
+        std::fs::write(&file, &k.encrypted_pem).unwrap();
+        let file_text = file.to_string_lossy().into_owned();
+        let section = key_section(&[
+            ("private_key_path", &file_text),
+            ("private_key_passphrase", PASSPHRASE),
+        ]);
+        let c = SnowflakeCredentials::from_section(&section).unwrap();
+        let pair = c.key_pair().await.unwrap().unwrap();
+        assert_eq!(pair.fingerprint(), format!("SHA256:{}", k.fingerprint));
+        // A binary DER key file too.
+        std::fs::write(&file, &k.der).unwrap();
+        let c =
+            SnowflakeCredentials::from_section(&key_section(&[("private_key_path", &file_text)]))
+                .unwrap();
+        assert!(c.key_pair().await.unwrap().is_some());
+        // A missing file is named.
+        let c = SnowflakeCredentials::from_section(&key_section(&[(
+            "private_key_path",
+            "/no/such/rsa_key.p8",
+        )]))
+        .unwrap();
+        let e = c.key_pair().await.unwrap_err().to_string();
+        assert!(
+            e.contains("/no/such/rsa_key.p8") && e.contains("private_key_path"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_key_is_reported_when_the_config_is_validated() {
+        use crate::keypair::test_keys::{PASSPHRASE, keys};
+        let Some(k) = keys() else { return };
+        let e = SnowflakeCredentials::from_section(&key_section(&[
+            ("private_key", &k.encrypted_pem),
+            ("private_key_passphrase", "wrong-pass-123"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("destination.snowflake.credentials.private_key ")
+                && e.contains("destination.snowflake.credentials.private_key_passphrase")
+                && e.contains("passphrase is wrong"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("wrong-pass-123") && !e.contains(PASSPHRASE),
+            "{e}"
+        );
+        let e =
+            SnowflakeCredentials::from_section(&key_section(&[("private_key", &k.encrypted_pem)]))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("no passphrase"), "{e}");
+        let e = SnowflakeCredentials::parse_url(
+            "snowflake://loader@xy12345/ANALYTICS?private_key=bm90LWEta2V5&private_key_passphrase=hunter2",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("private_key of the connection string") && !e.contains("hunter2"),
+            "{e}"
+        );
+        // Key-pair authentication signs the account into its token: the host is needed.
+        let section = ConfigSection::from_table(
+            "destination.snowflake",
+            toml::from_str(&format!(
+                "[credentials]\ndatabase = \"D\"\nusername = \"u\"\n\
+                 base_url = \"http://127.0.0.1:9\"\nprivate_key = '''\n{}'''\n",
+                k.pem
+            ))
+            .unwrap(),
+        );
+        let e = SnowflakeCredentials::from_section(&section)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing host (the account identifier, signed")
+                && !e.contains("password (or private_key"),
+            "{e}"
+        );
     }
 }

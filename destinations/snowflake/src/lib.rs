@@ -17,6 +17,9 @@
 //! host (the account identifier), warehouse, role — or
 //! `snowflake://user:pass@account/db?warehouse=…&role=…` — plus `base_url` to reach the service
 //! elsewhere (`DESTINATION__SNOWFLAKE__CREDENTIALS__BASE_URL=http://127.0.0.1:PORT`).
+//! Key-pair (JWT) authentication takes `private_key` (PEM text, or base64 of the PEM or DER
+//! key), `private_key_passphrase` for an encrypted key, or `private_key_path`, instead of the
+//! password (see [`SnowflakeCredentials`]).
 //!
 //! ```no_run
 //! use sluice_core::{DestinationFactory, Registry};
@@ -29,6 +32,7 @@ pub mod client;
 pub mod convert;
 mod credentials;
 mod destination;
+mod keypair;
 
 pub use credentials::SnowflakeCredentials;
 pub use destination::{DEFAULT_STAGE, SnowflakeDestination, SnowflakeSettings};

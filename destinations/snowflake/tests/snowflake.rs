@@ -606,3 +606,145 @@ async fn an_aborted_load_leaves_nothing() {
     let n = cells(&d.query(&format!("SELECT COUNT(*) FROM {t}")).await.unwrap());
     assert_eq!(n, vec![vec!["2"]]);
 }
+
+/// An RSA private key made by the `openssl` command-line tool in `dir` at test time (never
+/// committed): encrypted PKCS#8 PEM under `passphrase`. `None`, with a notice, without openssl.
+fn openssl_encrypted_key(dir: &Path, passphrase: &str) -> Option<String> {
+    let openssl = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+    };
+    let Ok(out) = openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "key.pem",
+    ]) else {
+        eprintln!("SKIPPED: the openssl command-line tool is needed to make a test key");
+        return None;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pass = format!("pass:{passphrase}");
+    let out = openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-v2",
+        "aes-256-cbc",
+        "-in",
+        "key.pem",
+        "-passout",
+        &pass,
+        "-out",
+        "rsa_key.p8",
+    ])
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(std::fs::read_to_string(dir.join("rsa_key.p8")).unwrap())
+}
+
+// fakesnow's login handler (`login_request` in fakesnow/server.py, fakesnow 0.12.1) reads the
+// database, schema and SESSION_PARAMETERS and checks no credentials at all: this test proves
+// that a key-pair login request (AUTHENTICATOR = SNOWFLAKE_JWT, TOKEN, no PASSWORD) is accepted
+// and that the session it opens runs statements, end to end through the config. That the JWT is
+// right (RS256 signature, claims, fingerprint) is proven by the unit tests in src/keypair.rs and
+// src/client.rs, which verify it against the public key openssl derives.
+#[tokio::test]
+async fn key_pair_login_runs_statements() {
+    let Some(url) = peer() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let passphrase = "kp-test-passphrase";
+    let Some(key) = openssl_encrypted_key(tmp.path(), passphrase) else {
+        return;
+    };
+    let provider = ConfigProvider::empty().with_env([
+        ("DESTINATION__SNOWFLAKE__CREDENTIALS__DATABASE", DATABASE),
+        ("DESTINATION__SNOWFLAKE__CREDENTIALS__USERNAME", "loader"),
+        ("DESTINATION__SNOWFLAKE__CREDENTIALS__HOST", "local"),
+        (
+            "DESTINATION__SNOWFLAKE__CREDENTIALS__BASE_URL",
+            url.as_str(),
+        ),
+        (
+            "DESTINATION__SNOWFLAKE__CREDENTIALS__PRIVATE_KEY",
+            key.as_str(),
+        ),
+        (
+            "DESTINATION__SNOWFLAKE__CREDENTIALS__PRIVATE_KEY_PASSPHRASE",
+            passphrase,
+        ),
+    ]);
+    let ds = dataset("keypair");
+    let cfg = DestinationConfig {
+        destination_name: "snowflake".into(),
+        pipeline_name: "sf_test".into(),
+        dataset_name: ds.clone(),
+        working_dir: std::env::temp_dir(),
+        section: provider.section(&["destination", "snowflake"]),
+    };
+    SnowflakeFactory.validate(&cfg).unwrap();
+
+    // The client on its own.
+    let creds = SnowflakeCredentials::from_section(&cfg.section).unwrap();
+    assert!(creds.uses_key_pair() && creds.password.is_none());
+    let shown = format!("{creds:?}");
+    assert!(!shown.contains(passphrase) && !shown.contains(key.lines().nth(2).unwrap()));
+    let mut c = SnowflakeClient::connect(creds, None).await.unwrap();
+    let r = c.query("SELECT 41 + 1 AS A").await.unwrap();
+    assert_eq!(cells(&r.batches), vec![vec!["42"]]);
+    // A lost session is replaced by a new key-pair login.
+    c.invalidate_session_for_tests();
+    let r = c.query("SELECT 'again' AS B").await.unwrap();
+    assert_eq!(cells(&r.batches), vec![vec!["again"]]);
+    c.close().await.unwrap();
+
+    // The destination, as a pipeline connects it.
+    let mut d = SnowflakeFactory.connect(&cfg).await.unwrap();
+    assert!(!d.location().contains(passphrase));
+    d.initialize().await.unwrap();
+    let batches = d.query("SELECT 7 AS N").await.unwrap();
+    assert_eq!(cells(&batches), vec![vec!["7"]]);
+
+    // A wrong passphrase is a configuration error that names the setting, not the secret.
+    let wrong = ConfigProvider::empty().with_env([
+        ("DESTINATION__SNOWFLAKE__CREDENTIALS__DATABASE", DATABASE),
+        ("DESTINATION__SNOWFLAKE__CREDENTIALS__USERNAME", "loader"),
+        ("DESTINATION__SNOWFLAKE__CREDENTIALS__HOST", "local"),
+        (
+            "DESTINATION__SNOWFLAKE__CREDENTIALS__BASE_URL",
+            url.as_str(),
+        ),
+        (
+            "DESTINATION__SNOWFLAKE__CREDENTIALS__PRIVATE_KEY",
+            key.as_str(),
+        ),
+        (
+            "DESTINATION__SNOWFLAKE__CREDENTIALS__PRIVATE_KEY_PASSPHRASE",
+            "not-the-passphrase",
+        ),
+    ]);
+    let err = SnowflakeFactory
+        .validate(&DestinationConfig {
+            section: wrong.section(&["destination", "snowflake"]),
+            ..cfg
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("destination.snowflake.credentials.private_key")
+            && !err.contains("not-the-passphrase"),
+        "{err}"
+    );
+}
