@@ -19,7 +19,8 @@ test:
 demo:
 	bash scripts/demo.sh
 
-## Every benchmark written so far (destination bulk writes incl. Postgres binary COPY, REST fan-out).
+## sluice against dlt on the same Forter listing (DuckDB, Postgres, Parquet), then the cargo benches.
+## BENCH_ORDERS=1000000 for the big run; BENCH_TOOLS=sluice to leave dlt out. See README "Benchmarks".
 bench:
 	bash scripts/bench.sh
 

@@ -22,7 +22,7 @@
 // Handlers return `Result<_, Response>`: the error is the HTTP answer itself.
 #![allow(clippy::result_large_err)]
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -53,6 +53,9 @@ pub struct ForterServerConfig {
     pub api_key: String,
     /// The accepted site id.
     pub site_id: String,
+    /// Keep every rendered `/v3/orders` page in memory and answer repeats from there, so that
+    /// benchmarks measure the client rather than this server's JSON rendering.
+    pub cache_pages: bool,
 }
 
 impl Default for ForterServerConfig {
@@ -61,6 +64,7 @@ impl Default for ForterServerConfig {
             orders: 25,
             api_key: API_KEY.into(),
             site_id: SITE_ID.into(),
+            cache_pages: false,
         }
     }
 }
@@ -94,6 +98,7 @@ pub struct ServerState {
     /// 503s sent.
     pub errors: AtomicU64,
     attempts: Mutex<HashMap<String, u64>>,
+    pages: Mutex<HashMap<String, Bytes>>,
 }
 
 /// The running server; stops when dropped.
@@ -126,6 +131,7 @@ impl ForterServer {
             throttled: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             attempts: Mutex::new(HashMap::new()),
+            pages: Mutex::new(HashMap::new()),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
@@ -595,7 +601,37 @@ async fn list_orders(
         }
     };
     let ids_only = q.get("ids_only").is_some_and(|v| v == "true");
-    let total = st.config.orders;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let key = format!("{host} {page} {size} {ids_only}");
+    let cached = st.config.cache_pages.then(|| {
+        st.pages
+            .lock()
+            .expect("pages lock")
+            .get(&key)
+            .cloned()
+    });
+    let body = match cached.flatten() {
+        Some(body) => body,
+        None => {
+            let body = Bytes::from(render_page(st.config.orders, page, size, ids_only, &host));
+            if st.config.cache_pages {
+                st.pages
+                    .lock()
+                    .expect("pages lock")
+                    .insert(key, body.clone());
+            }
+            body
+        }
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// One page of `/v3/orders` as JSON text.
+fn render_page(total: u64, page: u64, size: u64, ids_only: bool, host: &str) -> Vec<u8> {
     let start = (page - 1) * size + 1;
     let end = (start + size - 1).min(total);
     let orders: Vec<Value> = (start..=end)
@@ -608,10 +644,6 @@ async fn list_orders(
         })
         .collect();
     let next = if end < total {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1");
         let mut url = format!("http://{host}/v3/orders?page={}&page_size={size}", page + 1);
         if ids_only {
             url.push_str("&ids_only=true");
@@ -620,7 +652,8 @@ async fn list_orders(
     } else {
         Value::Null
     };
-    Json(json!({"orders": orders, "page": page, "total": total, "next": next})).into_response()
+    serde_json::to_vec(&json!({"orders": orders, "page": page, "total": total, "next": next}))
+        .expect("JSON")
 }
 
 fn requested(st: &ServerState, body: &Value) -> Result<Vec<u64>, Response> {

@@ -9,7 +9,8 @@ use crate::state::PipelineState;
 use futures::StreamExt;
 use sluice_core::{
     ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory, Error,
-    LoadCommit, Registry, Result, Schema, SchemaContract, Source, SourceEvent, TableJob,
+    LoadCommit, Registry, Result, Schema, SchemaContract, Source, SourceEvent, SourceStream,
+    TableJob,
     WriteDisposition,
 };
 use sluice_normalize::{Normalizer, NormalizerConfig};
@@ -341,32 +342,39 @@ impl Pipeline {
             roots.insert(hints.name.clone(), root);
         }
         let source_state = self.state.source_state(&source_name);
-        let mut stream = source.extract(source_state);
+        let mut events = prefetch(source.extract(source_state));
         let mut new_source_state = None;
         let mut items_seen: u64 = 0;
         let mut last_progress = Instant::now();
-        while let Some(event) = stream.next().await {
+        while let Some(event) = events.recv().await {
             match event? {
                 SourceEvent::Page { resource, items } => {
+                    let len = items.len();
                     let root = roots.get(&resource).ok_or_else(|| {
                         Error::internal(format!(
                             "source {source_name} produced items for undeclared resource {resource}"
                         ))
                     })?;
-                    for item in &items {
-                        normalizer
-                            .push(root, item)
-                            .map_err(|e| e.context(format!("resource {resource}")))?;
-                    }
-                    items_seen += items.len() as u64;
+                    // CPU work: let the runtime move the source's task (fetching and parsing the
+                    // next page) to the other worker meanwhile.
+                    cpu_work(|| -> Result<()> {
+                        for item in &items {
+                            normalizer
+                                .push(root, item)
+                                .map_err(|e| e.context(format!("resource {resource}")))?;
+                        }
+                        drop(items);
+                        for (table, batch) in normalizer.take_ready() {
+                            writer.write(&table, &batch)?;
+                        }
+                        Ok(())
+                    })?;
+                    items_seen += len as u64;
                     if last_progress.elapsed().as_secs() >= 5 {
                         last_progress = Instant::now();
                         tracing::info!(
                             "{source_name}: {items_seen} item(s) extracted and normalized so far"
                         );
-                    }
-                    for (table, batch) in normalizer.take_ready() {
-                        writer.write(&table, &batch)?;
                     }
                     failpoint::hit("during_extract");
                 }
@@ -545,4 +553,32 @@ async fn write_package(
         state,
     })
     .await
+}
+
+/// Pages a source may have fetched and parsed ahead of the normalizer.
+const PREFETCH_PAGES: usize = 2;
+
+/// Run the source's stream in a task of its own, so that fetching and parsing the next pages
+/// overlaps with normalizing and writing the current one; at most [`PREFETCH_PAGES`] events wait.
+/// The task stops after the first error, and when the receiver is dropped.
+fn prefetch(mut stream: SourceStream) -> tokio::sync::mpsc::Receiver<Result<SourceEvent>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(PREFETCH_PAGES);
+    tokio::spawn(async move {
+        while let Some(event) = stream.next().await {
+            let failed = event.is_err();
+            if tx.send(event).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Run CPU-bound `f` from async code: on a multi-threaded runtime through `block_in_place`, so the
+/// worker's other tasks move elsewhere meanwhile; on a current-thread runtime directly.
+fn cpu_work<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }

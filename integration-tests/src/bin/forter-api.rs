@@ -1,8 +1,9 @@
 //! The local Forter-compatible API server, for the demo and benchmarks.
 //!
 //! `forter-api [--port N] [--orders N] [--api-key KEY] [--site-id ID] [--delay-ms MS]
-//! [--throttle-attempts N] [--retry-after S] [--error-attempts N]` prints its URL
-//! (`http://127.0.0.1:PORT`) on stdout, then serves until killed.
+//! [--throttle-attempts N] [--retry-after S] [--error-attempts N] [--cache-pages]` prints its URL
+//! (`http://127.0.0.1:PORT`) on stdout, then serves until killed. `--cache-pages` keeps rendered
+//! `/v3/orders` pages in memory (for benchmarks: repeats cost no rendering).
 
 use sluice_integration_tests::forter_server::{ForterServer, ForterServerConfig};
 use std::io::Write;
@@ -11,7 +12,7 @@ use std::sync::atomic::Ordering;
 fn usage() -> ! {
     eprintln!(
         "usage: forter-api [--port N] [--orders N] [--api-key KEY] [--site-id ID] [--delay-ms MS] \
-         [--throttle-attempts N] [--retry-after S] [--error-attempts N]"
+         [--throttle-attempts N] [--retry-after S] [--error-attempts N] [--cache-pages]"
     );
     std::process::exit(2)
 }
@@ -42,6 +43,7 @@ async fn main() {
             "--throttle-attempts" => throttle = number(&a, args.next()),
             "--retry-after" => retry_after = number(&a, args.next()),
             "--error-attempts" => errors = number(&a, args.next()),
+            "--cache-pages" => config.cache_pages = true,
             "-h" | "--help" => usage(),
             other => {
                 eprintln!("forter-api: unknown argument {other}");
