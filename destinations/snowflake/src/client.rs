@@ -12,8 +12,11 @@
 //!   `success: false`); lost connections, 429 and 5xx answers without a Snowflake error body are
 //!   retried, then reported as transient;
 //! - an expired session token is renewed with the master token, or the client logs in again;
-//! - `PUT file://… @stage` follows the `stageInfo` the service returns: an upload by HTTP `PUT`
-//!   to a presigned URL (GCS-style), or a copy to a local directory (`LOCAL_FS`).
+//! - `PUT file://… @stage` follows the `stageInfo` the service returns: an upload to an S3
+//!   stage (Snowflake on AWS) with SigV4 and the temporary credentials of the answer, encrypted
+//!   on the client when the answer carries `encryptionMaterial` (see [`crate::stage_upload`]);
+//!   an upload by HTTP `PUT` to a presigned URL (unencrypted GCS stages); or a copy to a local
+//!   directory (`LOCAL_FS`). Azure stages and encrypted GCS stages are not supported yet.
 //!
 //! Secrets (password, private key and passphrase, tokens) never appear in errors, logs or
 //! `Debug` output.
@@ -661,6 +664,11 @@ impl SnowflakeClient {
                     }
                 }
             }
+            "S3" => {
+                crate::stage_upload::S3Stage::from_put_answer(&data)?
+                    .upload(&abs)
+                    .await?;
+            }
             "LOCAL_FS" => {
                 let dir = info["location"].as_str().unwrap_or_default();
                 let dir = Path::new(dir);
@@ -675,7 +683,9 @@ impl SnowflakeClient {
             other => {
                 return Err(Error::destination(format!(
                     "snowflake: uploads to {} stages{} are not supported yet; \
-                     use a stage that answers PUT with a presigned URL",
+                     supported are S3 stages (with or without client-side encryption), \
+                     GCS stages that answer PUT with a presigned URL (without encryption) \
+                     and LOCAL_FS stages",
                     if other.is_empty() { "unknown" } else { other },
                     if encrypted {
                         " with client-side encryption"

@@ -33,6 +33,7 @@ pub mod convert;
 mod credentials;
 mod destination;
 mod keypair;
+pub mod stage_upload;
 
 pub use credentials::SnowflakeCredentials;
 pub use destination::{DEFAULT_STAGE, SnowflakeDestination, SnowflakeSettings};
