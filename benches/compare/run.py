@@ -194,7 +194,11 @@ def run_one(tool: str, dest: str, args, url: str, work: Path, n: int) -> dict:
         }
     )
     if dest == "postgres":
-        env["DESTINATION__POSTGRES__CREDENTIALS"] = args.postgres_url
+        # dlt insists on a password; the throwaway server trusts local connections and ignores it.
+        url = args.postgres_url
+        if tool != "sluice":
+            url = with_password(url)
+        env["DESTINATION__POSTGRES__CREDENTIALS"] = url
         drop_postgres(args.postgres_url, dataset)
     if tool == "sluice":
         (cwd / "pipeline.toml").write_text(sluice_pipeline(url))
@@ -214,6 +218,17 @@ def run_one(tool: str, dest: str, args, url: str, work: Path, n: int) -> dict:
     if not args.keep:
         shutil.rmtree(cwd, ignore_errors=True)
     return result
+
+
+def with_password(url: str) -> str:
+    """`postgresql://user@host/db` with a placeholder password (dlt requires one)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is not None or parts.username is None:
+        return url
+    netloc = f"{parts.username}:unused@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def sluice_pipeline(url: str) -> str:

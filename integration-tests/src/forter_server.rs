@@ -607,13 +607,10 @@ async fn list_orders(
         .unwrap_or("127.0.0.1")
         .to_string();
     let key = format!("{host} {page} {size} {ids_only}");
-    let cached = st.config.cache_pages.then(|| {
-        st.pages
-            .lock()
-            .expect("pages lock")
-            .get(&key)
-            .cloned()
-    });
+    let cached = st
+        .config
+        .cache_pages
+        .then(|| st.pages.lock().expect("pages lock").get(&key).cloned());
     let body = match cached.flatten() {
         Some(body) => body,
         None => {

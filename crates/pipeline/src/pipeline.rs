@@ -10,8 +10,7 @@ use futures::StreamExt;
 use sluice_core::{
     ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory, Error,
     LoadCommit, Registry, Result, Schema, SchemaContract, Source, SourceEvent, SourceStream,
-    TableJob,
-    WriteDisposition,
+    TableJob, WriteDisposition,
 };
 use sluice_normalize::{Normalizer, NormalizerConfig};
 use std::collections::HashMap;
@@ -358,12 +357,13 @@ impl Pipeline {
                     // CPU work: let the runtime move the source's task (fetching and parsing the
                     // next page) to the other worker meanwhile.
                     cpu_work(|| -> Result<()> {
-                        for item in &items {
+                        // Each item is dropped as soon as it is normalized, so a page's JSON
+                        // shrinks while its rows grow.
+                        for item in items {
                             normalizer
-                                .push(root, item)
+                                .push(root, &item)
                                 .map_err(|e| e.context(format!("resource {resource}")))?;
                         }
-                        drop(items);
                         for (table, batch) in normalizer.take_ready() {
                             writer.write(&table, &batch)?;
                         }
@@ -556,7 +556,7 @@ async fn write_package(
 }
 
 /// Pages a source may have fetched and parsed ahead of the normalizer.
-const PREFETCH_PAGES: usize = 2;
+const PREFETCH_PAGES: usize = 1;
 
 /// Run the source's stream in a task of its own, so that fetching and parsing the next pages
 /// overlaps with normalizing and writing the current one; at most [`PREFETCH_PAGES`] events wait.

@@ -163,6 +163,30 @@ impl JsonPath {
         current
     }
 
+    /// Move the value at this path out of `value`, leaving `null` in its place; `None` when
+    /// nothing is there. Only for paths without wildcards (one match at most): a path with a
+    /// wildcard also gives `None`, and callers fall back to [`find`](Self::find).
+    pub fn take(&self, value: &mut Value) -> Option<Value> {
+        let mut v = value;
+        for step in &self.steps {
+            v = match step {
+                Step::Key(k) => v.as_object_mut()?.get_mut(k)?,
+                Step::Index(n) => {
+                    let a = v.as_array_mut()?;
+                    let idx = if *n < 0 { a.len() as i64 + n } else { *n };
+                    a.get_mut(usize::try_from(idx).ok()?)?
+                }
+                Step::Wildcard => return None,
+            };
+        }
+        Some(std::mem::take(v))
+    }
+
+    /// Whether the path has a wildcard (and so may match more than one value).
+    pub fn has_wildcard(&self) -> bool {
+        self.steps.contains(&Step::Wildcard)
+    }
+
     /// The first match, if any.
     pub fn first<'a>(&self, value: &'a Value) -> Option<&'a Value> {
         self.find(value).into_iter().next()

@@ -624,17 +624,36 @@ fn detect_selector(body: &Value) -> JsonPath {
     }
 }
 
-/// The items a selector picks from a body (dlt's `extract_response`).
-fn select_items(selector: &JsonPath, body: &Value) -> Vec<Value> {
+/// How many items a selector picks from a body (what [`take_items`] will return).
+fn count_items(selector: &JsonPath, body: &Value) -> usize {
     let found = selector.find(body);
     match found.len() {
-        0 => Vec::new(),
         1 => match found[0] {
-            Value::Array(a) => a.clone(),
-            Value::Null => Vec::new(),
-            other => vec![other.clone()],
+            Value::Array(a) => a.len(),
+            Value::Null => 0,
+            _ => 1,
         },
-        _ => found.into_iter().cloned().collect(),
+        n => n,
+    }
+}
+
+/// The items a selector picks from a body (dlt's `extract_response`). The items are moved out
+/// of the body, not copied (a page's items are most of its memory), unless the selector has a
+/// wildcard.
+fn take_items(selector: &JsonPath, body: &mut Value) -> Vec<Value> {
+    let taken = if selector.has_wildcard() {
+        let found = selector.find(body);
+        if found.len() != 1 {
+            return found.into_iter().cloned().collect();
+        }
+        Some(found[0].clone())
+    } else {
+        selector.take(body)
+    };
+    match taken {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a,
+        Some(other) => vec![other],
     }
 }
 
@@ -693,14 +712,16 @@ impl PageRun {
             tracing::debug!(resource = %res.name, data_selector = %s, "data selector detected");
             s
         });
-        let items = select_items(selector, &resp.body);
-        paginator.update_state(&res.name, &resp, items.len())?;
+        // The paginator sees the whole body (its paths may point anywhere in it); then the
+        // items are moved out of it.
+        paginator.update_state(&res.name, &resp, count_items(selector, &resp.body))?;
         if paginator.has_next() {
             paginator.update_request(req)?;
         } else {
             self.done = true;
         }
-        let mut items = items;
+        let mut resp = resp;
+        let mut items = take_items(selector, &mut resp.body);
         if !res.include_from_parent.is_empty() {
             let (_, pname) = res.parent.as_ref().expect("checked at config time");
             let parent = self.parent.as_deref().expect("child has a parent item");
@@ -947,24 +968,43 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// What `take_items` returns, checked against `count_items` on the same body.
+    fn select(b: &Value) -> Vec<Value> {
+        let selector = detect_selector(b);
+        let n = count_items(&selector, b);
+        let items = take_items(&selector, &mut b.clone());
+        assert_eq!(items.len(), n, "count_items agrees with take_items");
+        items
+    }
+
     #[test]
     fn data_detection_follows_dlt() {
         assert!(detect_selector(&json!([1])).is_root());
         let b = json!({"meta": {"tags": [1]}, "results": [{"a": 1}]});
-        assert_eq!(
-            select_items(&detect_selector(&b), &b),
-            vec![json!({"a": 1})]
-        );
+        assert_eq!(select(&b), vec![json!({"a": 1})]);
         let b = json!({"page": {"list": [1, 2]}});
-        assert_eq!(
-            select_items(&detect_selector(&b), &b),
-            vec![json!(1), json!(2)]
-        );
+        assert_eq!(select(&b), vec![json!(1), json!(2)]);
         let b = json!({"id": 1});
+        assert_eq!(select(&b), vec![json!({"id": 1})]);
+        assert_eq!(select(&json!([1, 2, 3])).len(), 3);
+    }
+
+    #[test]
+    fn items_are_moved_out_of_the_body_and_wildcards_still_work() {
+        let mut b = json!({"data": {"items": [{"a": 1}, {"a": 2}]}, "next": "n"});
+        let p = JsonPath::parse("data.items").unwrap();
         assert_eq!(
-            select_items(&detect_selector(&b), &b),
-            vec![json!({"id": 1})]
+            take_items(&p, &mut b),
+            vec![json!({"a": 1}), json!({"a": 2})]
         );
+        assert_eq!(b, json!({"data": {"items": null}, "next": "n"}));
+        let mut b = json!({"groups": [{"x": [1]}, {"x": [2, 3]}]});
+        let p = JsonPath::parse("groups[*].x").unwrap();
+        assert_eq!(count_items(&p, &b), 2);
+        assert_eq!(take_items(&p, &mut b), vec![json!([1]), json!([2, 3])]);
+        let p = JsonPath::parse("missing.path").unwrap();
+        assert_eq!(count_items(&p, &b), 0);
+        assert!(take_items(&p, &mut b).is_empty());
     }
 
     #[test]
