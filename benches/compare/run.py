@@ -195,10 +195,8 @@ def run_one(tool: str, dest: str, args, url: str, work: Path, n: int) -> dict:
     )
     if dest == "postgres":
         # dlt insists on a password; the throwaway server trusts local connections and ignores it.
-        url = args.postgres_url
-        if tool != "sluice":
-            url = with_password(url)
-        env["DESTINATION__POSTGRES__CREDENTIALS"] = url
+        pg_url = args.postgres_url if tool == "sluice" else with_password(args.postgres_url)
+        env["DESTINATION__POSTGRES__CREDENTIALS"] = pg_url
         drop_postgres(args.postgres_url, dataset)
     if tool == "sluice":
         (cwd / "pipeline.toml").write_text(sluice_pipeline(url))
