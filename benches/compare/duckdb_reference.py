@@ -34,7 +34,6 @@ def main() -> None:
     )
     for table, sql in TABLES.items():
         con.execute(f"CREATE TABLE {table} AS {sql}")
-    con.commit() if hasattr(con, "commit") else None
     seconds = time.perf_counter() - start
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
     print(json.dumps({"seconds": seconds, "rows": counts}))

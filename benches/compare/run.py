@@ -160,7 +160,7 @@ def count_files(root: Path) -> dict:
         for f in table.rglob("*"):
             if f.name.endswith(".parquet"):
                 n += pq.ParquetFile(f).metadata.num_rows
-            elif f.name.endswith(".jsonl") or f.name.endswith(".jsonl.gz") or ".jsonl" in f.name:
+            elif ".jsonl" in f.name:  # .jsonl, or .jsonl.gz when compressed
                 opener = gzip.open if _is_gzip(f) else open
                 with opener(f, "rb") as fh:
                     n += sum(1 for line in fh if line.strip())

@@ -695,7 +695,7 @@ impl PageRun {
         }
         let req = self.req.as_mut().expect("set");
         let paginator = self.paginator.as_mut().expect("set");
-        let resp = match self
+        let mut resp = match self
             .ctx
             .http
             .send(&res.name, req, &res.auth, &res.actions)
@@ -720,7 +720,6 @@ impl PageRun {
         } else {
             self.done = true;
         }
-        let mut resp = resp;
         let mut items = take_items(selector, &mut resp.body);
         if !res.include_from_parent.is_empty() {
             let (_, pname) = res.parent.as_ref().expect("checked at config time");

@@ -36,22 +36,22 @@ fn endpoint(test: &str) -> Option<String> {
     }
 }
 
-/// The Python of the fakesnow virtualenv, which has snowflake-connector-python.
-fn connector_python() -> Option<PathBuf> {
+/// The Python of the fakesnow virtualenv, which has snowflake-connector-python. The S3 tests
+/// run only when the test services are up (`make test` starts fakesnow, which creates it), so a
+/// missing interpreter is a broken setup, not a reason to skip the decryption check.
+fn connector_python() -> PathBuf {
     let cache = std::env::var_os("SLUICE_CACHE_DIR")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/sluice")))?;
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/sluice")))
+        .expect("SLUICE_CACHE_DIR or HOME is set");
     let python = cache.join("venvs/fakesnow/bin/python");
-    if python.exists() {
-        Some(python)
-    } else {
-        eprintln!(
-            "SKIPPED: decryption with snowflake-connector-python: {} is missing \
-             (run `bash scripts/services/fakesnow.sh start` once)",
-            python.display()
-        );
-        None
-    }
+    assert!(
+        python.exists(),
+        "{} is missing: the decryption check needs snowflake-connector-python \
+         (run `bash scripts/services/fakesnow.sh start` once, or `make test`)",
+        python.display()
+    );
+    python
 }
 
 fn unique(prefix: &str) -> String {
@@ -259,9 +259,7 @@ async fn upload_and_check(endpoint: &str, file: &Path, master_key: Option<&str>)
     assert_eq!(stored.len(), (plain.len() / 16 + 1) * 16, "AES-CBC, PKCS#7");
     assert_ne!(&stored[..64], &plain[..64], "the object is encrypted");
 
-    let Some(python) = connector_python() else {
-        return;
-    };
+    let python = connector_python();
     let dir = tempfile::tempdir().unwrap();
     let enc_path = dir.path().join("object.enc");
     std::fs::write(&enc_path, &stored).unwrap();
