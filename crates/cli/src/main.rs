@@ -18,7 +18,25 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `purge_delay` option (`mi_option_purge_delay` in mimalloc.h; not exported by
+/// libmimalloc-sys).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Return freed memory to the OS at once instead of after mimalloc's default delay (1 s in
+/// mimalloc 3): pages of JSON are parsed on one thread and freed on another, and with the delay
+/// their memory piled up (peak RSS of a 20 000-order load 300 MB → 190 MB, same speed).
+/// `MIMALLOC_PURGE_DELAY` in the environment still wins, for experiments.
+#[allow(unsafe_code)]
+fn configure_allocator() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: `mi_option_set` only stores an integer option; mimalloc reads it on later
+        // purges. It takes no pointers and is thread-safe.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
+}
+
 fn main() -> ExitCode {
+    configure_allocator();
     let args = cli::Cli::parse();
     init_logging(args.verbose, args.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -5,13 +5,25 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Rows per Parquet row group: large enough for readers, small enough to bound memory.
 pub const ROW_GROUP_SIZE: usize = 128 * 1024;
+
+/// Dictionary size per column after which a column falls back to plain encoding (the writer keeps
+/// the dictionary and its hash table in memory for every open column).
+pub const DICTIONARY_PAGE_BYTES: usize = 256 * 1024;
+
+/// Target size of a data page; each open column buffers one before compressing it.
+pub const DATA_PAGE_BYTES: usize = 256 * 1024;
+
+/// A row group is closed early once the writer's buffers (encoded pages, dictionaries, levels)
+/// reach this size, so that a wide table does not hold ~[`ROW_GROUP_SIZE`] rows of them in memory
+/// per open file.
+pub const ROW_GROUP_BYTES: usize = 4 * 1024 * 1024;
 
 /// Writes one Parquet file; the file appears under its final name only after [`finish`](Self::finish).
 pub struct ParquetFileWriter {
@@ -29,9 +41,9 @@ impl ParquetFileWriter {
         let file =
             File::create(&tmp_path).context(format!("cannot create {}", tmp_path.display()))?;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(1).expect("valid level"),
-            ))
+            .set_compression(Compression::SNAPPY)
+            .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
+            .set_data_page_size_limit(DATA_PAGE_BYTES)
             .set_max_row_group_row_count(Some(ROW_GROUP_SIZE))
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
@@ -53,6 +65,9 @@ impl ParquetFileWriter {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.writer.write(batch)?;
         self.rows += batch.num_rows() as u64;
+        if self.writer.memory_size() >= ROW_GROUP_BYTES {
+            self.writer.flush()?;
+        }
         Ok(())
     }
 
@@ -125,6 +140,45 @@ mod tests {
             .unwrap();
         assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
         assert_eq!(batches[0], batch);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn row_groups_close_when_the_buffers_grow() {
+        let dir = std::env::temp_dir().join(format!("sluice-pq-rg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, false)]));
+        let path = dir.join("wide.parquet");
+        let mut w = ParquetFileWriter::create(&path, schema.clone()).unwrap();
+        // 40 000 distinct 200-byte strings of noise (8 MB, incompressible): well under
+        // ROW_GROUP_SIZE rows, over ROW_GROUP_BYTES of buffers.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut noise = || {
+            (0..25)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    format!("{:08x}", x as u32)
+                })
+                .collect::<String>()
+        };
+        for _ in 0..4 {
+            let values: Vec<String> = (0..10_000).map(|_| noise()).collect();
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(values))])
+                    .unwrap();
+            w.write(&batch).unwrap();
+            assert!(w.writer.memory_size() < 2 * ROW_GROUP_BYTES);
+        }
+        assert_eq!(w.finish().unwrap(), 40_000);
+        let file = File::open(&path).unwrap();
+        let meta = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .metadata()
+            .clone();
+        assert!(meta.num_row_groups() > 1, "{}", meta.num_row_groups());
+        assert_eq!(meta.file_metadata().num_rows(), 40_000);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -162,6 +162,18 @@ impl DuckDbDestination {
                 )))?
             }
         };
+        for (name, value) in &settings.settings {
+            conn.execute_batch(&format!("SET {name} = {value}"))
+                .map_err(db_err(format!(
+                    "cannot apply the DuckDB setting {name} (from destination.duckdb.credentials)"
+                )))?;
+        }
+        for pragma in &settings.pragmas {
+            conn.execute_batch(&format!("PRAGMA {pragma}"))
+                .map_err(db_err(format!(
+                    "cannot run PRAGMA {pragma} (from destination.duckdb.credentials.pragmas)"
+                )))?;
+        }
         Ok(Self {
             conn,
             caps: capabilities(),

@@ -1195,3 +1195,83 @@ async fn merge_upsert_updates_in_place() {
     assert!(err.to_string().contains("primary key"), "{err}");
     d.abort_load().await.unwrap();
 }
+
+/// `current_setting(name)` as text.
+async fn setting(d: &mut Box<dyn Destination>, name: &str) -> String {
+    strings(d, &format!("SELECT current_setting('{name}')::VARCHAR"))
+        .await
+        .remove(0)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn load_defaults_and_dlts_global_config_pragmas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+
+    // sluice's load defaults on a database file
+    let mut d = DuckDbFactory
+        .connect(&config(dir, "ds", section("")))
+        .await
+        .unwrap();
+    assert_eq!(setting(&mut d, "preserve_insertion_order").await, "false");
+    assert_eq!(setting(&mut d, "memory_limit").await, "122.0 MiB");
+    drop(d);
+
+    // dlt's keys override them and add settings; pragmas run
+    let cfg = config(
+        dir,
+        "ds",
+        section(
+            "[credentials]\ndatabase = \"other.duckdb\"\npragmas = [\"enable_progress_bar\"]\n\
+             [credentials.global_config]\nmemory_limit = \"1GB\"\nthreads = 1\n\
+             [credentials.local_config]\npreserve_insertion_order = true\n",
+        ),
+    );
+    let mut d = DuckDbFactory.connect(&cfg).await.unwrap();
+    assert_eq!(setting(&mut d, "memory_limit").await, "953.6 MiB");
+    assert_eq!(setting(&mut d, "threads").await, "1");
+    assert_eq!(setting(&mut d, "preserve_insertion_order").await, "true");
+    assert_eq!(setting(&mut d, "enable_progress_bar").await, "true");
+    assert!(dir.join("other.duckdb").exists());
+    drop(d);
+
+    // an in-memory database keeps DuckDB's memory limit (its data has nowhere else to go)
+    let mut d = DuckDbFactory
+        .connect(&config(dir, "ds", section("credentials = \":memory:\"")))
+        .await
+        .unwrap();
+    assert_eq!(setting(&mut d, "preserve_insertion_order").await, "false");
+    assert_ne!(setting(&mut d, "memory_limit").await, "122.0 MiB");
+    drop(d);
+
+    // errors name the setting; a value is never echoed (it may be a secret)
+    let err = |s: &str| {
+        DuckDbFactory
+            .validate(&config(dir, "ds", section(s)))
+            .unwrap_err()
+            .to_string()
+    };
+    let e = err("[credentials]\nglobal_config = 3");
+    assert!(
+        e.contains("destination.duckdb.credentials.global_config must be a table"),
+        "{e}"
+    );
+    let e = err("[credentials.local_config]\n\"threads; DROP TABLE x\" = 1");
+    assert!(e.contains("is not a DuckDB setting name"), "{e}");
+    let e = err("[credentials.global_config]\nthreads = [1]");
+    assert!(
+        e.contains("destination.duckdb.credentials.global_config.threads"),
+        "{e}"
+    );
+    let e = err("[credentials]\npragmas = \"x\"");
+    assert!(e.contains("credentials.pragmas must be a list"), "{e}");
+    let bad = config(
+        dir,
+        "ds",
+        section("[credentials.global_config]\nno_such_setting = \"s3cr3t-value\""),
+    );
+    let e = DuckDbFactory.connect(&bad).await.err().unwrap().to_string();
+    assert!(e.contains("no_such_setting"), "{e}");
+    assert!(!e.contains("s3cr3t-value"), "{e}");
+}

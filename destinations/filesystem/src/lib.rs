@@ -3,7 +3,7 @@
 //!
 //! Files go to `<bucket_url>/<dataset>/<layout>`, by default
 //! `<bucket_url>/<dataset>/<table>/<load_id>.<file_id>.parquet`. The package's Parquet files are
-//! copied as they are (zstd-compressed, row groups of [`sluice_core::parquet_io::ROW_GROUP_SIZE`]
+//! copied as they are (Snappy-compressed, row groups of at most [`sluice_core::parquet_io::ROW_GROUP_SIZE`]
 //! rows); JSONL and CSV are converted from them batch by batch. Files larger than one part go up
 //! as multipart uploads, streamed from disk. The `file_id` is derived from the package file, so a
 //! retried load writes the same object names again instead of adding duplicates.
