@@ -8,7 +8,8 @@
 //! DuckDB settings come from dlt's credential keys: `credentials.global_config` and
 //! `credentials.local_config` (tables of setting = value, applied with `SET` when the connection
 //! opens) and `credentials.pragmas` (a list of pragma names, run as `PRAGMA name`). For loading,
-//! sluice sets two defaults of its own that these keys override (see [`LOAD_DEFAULTS`]).
+//! sluice sets defaults of its own that these keys override (see [`OPEN_DEFAULTS`] and
+//! [`MIN_LOAD_MEMORY_MIB`]).
 
 use sluice_core::{DestinationConfig, Error, Result};
 use std::path::{Path, PathBuf};
@@ -16,22 +17,24 @@ use std::path::{Path, PathBuf};
 /// The value that selects an in-memory database.
 pub const MEMORY: &str = ":memory:";
 
-/// DuckDB settings sluice applies to a database file unless the config sets them: loads keep
-/// memory bounded and do not buffer rows to keep their file order.
+/// DuckDB settings sluice applies when the connection opens unless the config sets them.
 ///
-/// - `preserve_insertion_order = false`: `INSERT … SELECT FROM read_parquet` may write rows in
-///   any order (tables have no order; dlt's layout links rows by `_dlt_id`, not position). With
-///   order preserved, DuckDB buffers a large insert: measured 1.3× slower and +~50 MB here.
-/// - `memory_limit = '128MB'`: a big package is spilled to the database file while it loads
-///   instead of being held in memory (1 000 000 orders, 147 MB of Parquet: peak RSS of the load
-///   ~830 MB without a limit, ~220 MB with it, at 0.85× the time of the unlimited default).
-///   Raise it for bigger queries through `sluice query`, e.g. `memory_limit = "4GB"`.
-///
-/// In-memory databases (`:memory:`) get only the first: their data has nowhere else to go.
-pub const LOAD_DEFAULTS: [(&str, &str); 2] = [
-    ("preserve_insertion_order", "false"),
-    ("memory_limit", "'128MB'"),
-];
+/// `preserve_insertion_order = false`: `INSERT … SELECT FROM read_parquet` may write rows in any
+/// order (tables have no order; dlt's layout links rows by `_dlt_id`, not by position). With the
+/// order preserved DuckDB buffers a large insert: measured 1.4× slower and more memory.
+pub const OPEN_DEFAULTS: [(&str, &str); 1] = [("preserve_insertion_order", "false")];
+
+/// Memory limit of a load when the config sets no `memory_limit` (database files only): at
+/// least this many MiB, or [`LOAD_MEMORY_MIB_PER_COLUMN`] per column of the widest table of the
+/// load and per DuckDB thread, whichever is more. A big package is then spilled to the database
+/// file while it loads instead of being held in memory (1 000 000 orders, 147 MB of Parquet:
+/// peak RSS of the load ~830 MB without a limit, ~220 MB with 128 MiB). DuckDB needs roughly
+/// 0.25 MiB per column and thread for a row group in flight, so the limit keeps 4× headroom. The
+/// limit is lifted again when the load ends, so queries run with DuckDB's own default.
+pub const MIN_LOAD_MEMORY_MIB: u64 = 128;
+
+/// See [`MIN_LOAD_MEMORY_MIB`].
+pub const LOAD_MEMORY_MIB_PER_COLUMN: u64 = 1;
 
 /// Where the database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +73,9 @@ pub struct DuckDbSettings {
     pub settings: Vec<(String, String)>,
     /// Pragmas run as `PRAGMA name` when the connection opens.
     pub pragmas: Vec<String>,
+    /// Bound the memory of loads (see [`MIN_LOAD_MEMORY_MIB`]): a database file, and no
+    /// `memory_limit` in the config.
+    pub bounded_load_memory: bool,
 }
 
 impl DuckDbSettings {
@@ -126,17 +132,22 @@ impl DuckDbSettings {
             }
             pragmas = read_pragmas(t.get("pragmas"), &format!("{key}.pragmas"))?;
         }
-        for (name, value) in LOAD_DEFAULTS {
-            let applies = database != DatabaseLocation::Memory || name != "memory_limit";
-            if applies && !settings.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        let is_set = |settings: &[(String, String)], name: &str| {
+            settings.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        for (name, value) in OPEN_DEFAULTS {
+            if !is_set(&settings, name) {
                 settings.push((name.to_string(), value.to_string()));
             }
         }
+        let bounded_load_memory =
+            database != DatabaseLocation::Memory && !is_set(&settings, "memory_limit");
         Ok(Self {
             database,
             dataset: config.dataset_name.clone(),
             settings,
             pragmas,
+            bounded_load_memory,
         })
     }
 }
@@ -150,6 +161,7 @@ impl std::fmt::Debug for DuckDbSettings {
             .field("dataset", &self.dataset)
             .field("settings", &names)
             .field("pragmas", &self.pragmas)
+            .field("bounded_load_memory", &self.bounded_load_memory)
             .finish()
     }
 }

@@ -16,7 +16,10 @@
 
 mod config;
 
-pub use config::{DatabaseLocation, DuckDbSettings, MEMORY};
+pub use config::{
+    DatabaseLocation, DuckDbSettings, LOAD_MEMORY_MIB_PER_COLUMN, MEMORY, MIN_LOAD_MEMORY_MIB,
+    OPEN_DEFAULTS,
+};
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -111,6 +114,10 @@ pub struct DuckDbDestination {
     settings: DuckDbSettings,
     in_transaction: bool,
     search_path_set: bool,
+    /// DuckDB's worker threads (for the load memory limit).
+    threads: u64,
+    /// The memory limit set for the load in progress, MiB.
+    load_memory_mib: Option<u64>,
 }
 
 impl std::fmt::Debug for DuckDbDestination {
@@ -174,12 +181,19 @@ impl DuckDbDestination {
                     "cannot run PRAGMA {pragma} (from destination.duckdb.credentials.pragmas)"
                 )))?;
         }
+        let threads = conn
+            .query_row("SELECT current_setting('threads')::BIGINT", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(db_err("cannot read DuckDB's thread count"))?;
         Ok(Self {
             conn,
             caps: capabilities(),
             settings,
             in_transaction: false,
             search_path_set: false,
+            threads: threads.max(1) as u64,
+            load_memory_mib: None,
         })
     }
 
@@ -203,9 +217,21 @@ impl DuckDbDestination {
     /// Execute one statement; returns the rows it changed.
     fn exec(&self, sql: &str, context: &str) -> Result<usize> {
         tracing::trace!(target: "sluice::duckdb", statement = %statement_kind(sql), "execute");
-        self.conn
-            .execute(sql, [])
-            .map_err(db_err(format!("{context} ({})", statement_kind(sql))))
+        self.conn.execute(sql, []).map_err(|e| {
+            let mut context = format!("{context} ({})", statement_kind(sql));
+            if e.to_string().contains("Out of Memory") {
+                context.push_str(&match self.load_memory_mib {
+                    Some(mib) => format!(
+                        ": DuckDB needed more than the load's memory limit of {mib} MiB; set \
+                         destination.duckdb.credentials.global_config.memory_limit (e.g. \"2GB\")"
+                    ),
+                    None => ": DuckDB ran out of memory; check \
+                         destination.duckdb.credentials.global_config.memory_limit and threads"
+                        .to_string(),
+                });
+            }
+            db_err(context)(e)
+        })
     }
 
     fn query_count(&self, sql: &str, context: &str) -> Result<i64> {
@@ -239,6 +265,40 @@ impl DuckDbDestination {
             self.in_transaction = true;
         }
         Ok(())
+    }
+
+    /// Raise the load's memory limit to what the widest table of `job` needs (see
+    /// [`config::MIN_LOAD_MEMORY_MIB`]); the first call of a load sets the minimum.
+    fn bound_load_memory(&mut self, job: Option<&ChainJob>) -> Result<()> {
+        if !self.settings.bounded_load_memory {
+            return Ok(());
+        }
+        let columns = job.map_or(0, |job| {
+            std::iter::once(&job.root)
+                .chain(&job.nested)
+                .map(|t| t.table.complete_columns().count() as u64)
+                .max()
+                .unwrap_or(0)
+        });
+        let mib = (columns * self.threads * config::LOAD_MEMORY_MIB_PER_COLUMN)
+            .max(config::MIN_LOAD_MEMORY_MIB);
+        if self.load_memory_mib.is_some_and(|set| set >= mib) {
+            return Ok(());
+        }
+        self.conn
+            .execute_batch(&format!("SET memory_limit = '{mib}MiB'"))
+            .map_err(db_err("cannot set the memory limit of the load"))?;
+        self.load_memory_mib = Some(mib);
+        Ok(())
+    }
+
+    /// Give queries DuckDB's own memory limit back after a load.
+    fn unbound_load_memory(&mut self) {
+        if self.load_memory_mib.take().is_some()
+            && let Err(e) = self.conn.execute_batch("RESET memory_limit")
+        {
+            tracing::warn!(target: "sluice::duckdb", "cannot reset the memory limit: {e}");
+        }
     }
 
     /// The `read_parquet` table function over a table's files.
@@ -442,6 +502,7 @@ impl Destination for DuckDbDestination {
 
     async fn begin_load(&mut self, load_id: &str) -> Result<()> {
         tracing::debug!(target: "sluice::duckdb", load_id, "begin load");
+        self.bound_load_memory(None)?;
         self.begin()
     }
 
@@ -464,6 +525,7 @@ impl Destination for DuckDbDestination {
     }
 
     async fn write_chain(&mut self, job: &ChainJob) -> Result<u64> {
+        self.bound_load_memory(Some(job))?;
         match job.disposition {
             WriteDisposition::Append => self.write_append(job),
             WriteDisposition::Replace => self.write_replace(job),
@@ -498,6 +560,7 @@ impl Destination for DuckDbDestination {
             .execute_batch("COMMIT")
             .map_err(db_err(format!("load {}: cannot commit", commit.load_id)))?;
         self.in_transaction = false;
+        self.unbound_load_memory();
         tracing::debug!(target: "sluice::duckdb", load_id = %commit.load_id, "load committed");
         Ok(())
     }
@@ -509,6 +572,7 @@ impl Destination for DuckDbDestination {
                 .execute_batch("ROLLBACK")
                 .map_err(db_err("cannot roll back the load"))?;
         }
+        self.unbound_load_memory();
         Ok(())
     }
 

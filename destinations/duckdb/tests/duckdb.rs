@@ -1209,13 +1209,55 @@ async fn load_defaults_and_dlts_global_config_pragmas() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
 
-    // sluice's load defaults on a database file
-    let mut d = DuckDbFactory
-        .connect(&config(dir, "ds", section("")))
+    // sluice's defaults on a database file: no insertion order; the memory limit is bounded
+    // only while a load runs, by the widest table of the load (1 MiB per column and thread,
+    // at least 128 MiB)
+    let cfg = config(
+        dir,
+        "ds",
+        section("[credentials.global_config]\nthreads = 2\n"),
+    );
+    let mut d = DuckDbFactory.connect(&cfg).await.unwrap();
+    d.initialize().await.unwrap();
+    assert_eq!(setting(&mut d, "preserve_insertion_order").await, "false");
+    let unbounded = setting(&mut d, "memory_limit").await;
+    assert_ne!(unbounded, "128.0 MiB");
+    d.begin_load("L1").await.unwrap();
+    assert_eq!(setting(&mut d, "memory_limit").await, "128.0 MiB");
+    let mut wide = Table::new("wide");
+    wide.write_disposition = Some(WriteDisposition::Append);
+    for i in 0..78 {
+        wide = wide.with_column(Column::new(format!("c{i}"), DataType::Bigint));
+    }
+    let wide = wide
+        .with_column(Column::new(C_DLT_LOAD_ID, DataType::Text).not_null())
+        .with_column(Column::new(C_DLT_ID, DataType::Text).not_null());
+    let mut columns: Vec<ArrayRef> = (0..78).map(|i| ints(&[i])).collect();
+    columns.push(text(&["L1"]));
+    columns.push(text(&["id1"]));
+    let f = parquet(dir, &wide, columns);
+    d.apply_schema_changes(&[SchemaChange::CreateTable {
+        table: wide.clone(),
+    }])
+    .await
+    .unwrap();
+    let wide_job = chain(
+        "L1",
+        WriteDisposition::Append,
+        job(&wide, vec![f], 1),
+        vec![],
+    );
+    assert_eq!(d.write_chain(&wide_job).await.unwrap(), 1);
+    assert_eq!(setting(&mut d, "memory_limit").await, "160.0 MiB");
+    d.commit_load(&commit("L1", &schema_of(&[&wide])))
         .await
         .unwrap();
-    assert_eq!(setting(&mut d, "preserve_insertion_order").await, "false");
-    assert_eq!(setting(&mut d, "memory_limit").await, "122.0 MiB");
+    assert_eq!(setting(&mut d, "memory_limit").await, unbounded);
+    // an aborted load lifts the limit too
+    d.begin_load("L2").await.unwrap();
+    assert_eq!(setting(&mut d, "memory_limit").await, "128.0 MiB");
+    d.abort_load().await.unwrap();
+    assert_eq!(setting(&mut d, "memory_limit").await, unbounded);
     drop(d);
 
     // dlt's keys override them and add settings; pragmas run
@@ -1236,13 +1278,70 @@ async fn load_defaults_and_dlts_global_config_pragmas() {
     assert!(dir.join("other.duckdb").exists());
     drop(d);
 
-    // an in-memory database keeps DuckDB's memory limit (its data has nowhere else to go)
-    let mut d = DuckDbFactory
-        .connect(&config(dir, "ds", section("credentials = \":memory:\"")))
+    // an in-memory database keeps DuckDB's memory limit during loads (its data has nowhere
+    // else to go); a configured memory_limit is never changed either
+    for credentials in [
+        "credentials = \":memory:\"",
+        "[credentials.global_config]\nmemory_limit = \"1GB\"",
+    ] {
+        let mut d = DuckDbFactory
+            .connect(&config(dir, "ds", section(credentials)))
+            .await
+            .unwrap();
+        d.initialize().await.unwrap();
+        assert_eq!(setting(&mut d, "preserve_insertion_order").await, "false");
+        let before = setting(&mut d, "memory_limit").await;
+        d.begin_load("L9").await.unwrap();
+        assert_eq!(
+            setting(&mut d, "memory_limit").await,
+            before,
+            "{credentials}"
+        );
+        d.abort_load().await.unwrap();
+    }
+
+    // running out of memory names the table and the setting to raise
+    let cfg = config(
+        dir,
+        "ds_oom",
+        section(
+            "[credentials]\ndatabase = \"oom.duckdb\"\n[credentials.global_config]\nmemory_limit = \"1MB\"",
+        ),
+    );
+    let mut d = DuckDbFactory.connect(&cfg).await.unwrap();
+    d.initialize().await.unwrap();
+    let t = orders();
+    let n = 300_000;
+    let names: Vec<String> = (0..n).map(|i| format!("{i:0>100}")).collect();
+    let f = parquet(
+        dir,
+        &t,
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..n)),
+            Arc::new(StringArray::from(names)),
+            text(&vec!["L1"; n as usize]),
+            Arc::new(StringArray::from(
+                (0..n).map(|i| format!("id{i}")).collect::<Vec<_>>(),
+            )),
+        ],
+    );
+    d.begin_load("L1").await.unwrap();
+    d.apply_schema_changes(&[SchemaChange::CreateTable { table: t.clone() }])
         .await
         .unwrap();
-    assert_eq!(setting(&mut d, "preserve_insertion_order").await, "false");
-    assert_ne!(setting(&mut d, "memory_limit").await, "122.0 MiB");
+    let too_big = chain(
+        "L1",
+        WriteDisposition::Append,
+        job(&t, vec![f], n as u64),
+        vec![],
+    );
+    let e = d.write_chain(&too_big).await.unwrap_err().to_string();
+    assert!(e.contains("table orders"), "{e}");
+    assert!(
+        e.contains("destination.duckdb.credentials.global_config.memory_limit"),
+        "{e}"
+    );
+    d.abort_load().await.unwrap();
     drop(d);
 
     // errors name the setting; a value is never echoed (it may be a secret)
