@@ -28,8 +28,9 @@ pub const OPEN_DEFAULTS: [(&str, &str); 1] = [("preserve_insertion_order", "fals
 /// least this many MiB, or [`LOAD_MEMORY_MIB_PER_COLUMN`] per column of the widest table of the
 /// load and per DuckDB thread, whichever is more. A big package is then spilled to the database
 /// file while it loads instead of being held in memory (1 000 000 orders, 147 MB of Parquet:
-/// peak RSS of the load ~830 MB without a limit, ~220 MB with 128 MiB). DuckDB needs roughly
-/// 0.25 MiB per column and thread for a row group in flight, so the limit keeps 4× headroom. The
+/// peak RSS of that load in DuckDB's Python client 830 MB without a limit, 220 MB with 128 MiB;
+/// in `sluice run` 1 051 MB before, ~300 MB with it). DuckDB needs roughly 0.25 MiB per
+/// column and thread for a row group in flight, so the limit keeps 4× headroom. The
 /// limit is lifted again when the load ends, so queries run with DuckDB's own default.
 pub const MIN_LOAD_MEMORY_MIB: u64 = 128;
 
