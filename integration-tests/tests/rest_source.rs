@@ -1033,3 +1033,47 @@ async fn configured_items_feed_a_child_without_requests() {
     let err = RestApiSource::new("test", both, &ConfigSection::default()).unwrap_err();
     assert!(err.to_string().contains("either `items`"), "{err}");
 }
+
+// ---------------------------------------------------------------- lazily parsed pages
+
+/// Pages of 250 Forter orders: with a plain-key data selector the items are split off the body
+/// unparsed and handed on in chunks (of 100); a wildcard selector parses whole pages. Both give
+/// the same items in the same order, and the paginator still follows `next`.
+#[tokio::test]
+async fn lazily_parsed_pages_give_the_same_items_in_chunks() {
+    use sluice_integration_tests::forter_server::{
+        API_KEY, ForterServer, ForterServerConfig, SITE_ID, order_id,
+    };
+    let server = ForterServer::start(ForterServerConfig {
+        orders: 600,
+        ..ForterServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let config = |selector: &str| {
+        json!({
+            "client": {
+                "base_url": format!("{}/", server.url()),
+                "auth": {"type": "http_basic", "username": API_KEY, "password": ""},
+                "headers": {"x-forter-siteid": SITE_ID, "api-version": "10.1"},
+                "paginator": {"type": "json_link", "next_url_path": "next"},
+            },
+            "resources": [{"name": "orders", "endpoint": {
+                "path": "v3/orders", "params": {"page_size": 250}, "data_selector": selector,
+            }}],
+        })
+    };
+    let lazy = run(config("orders")).await.unwrap();
+    let eager = run(config("orders[*]")).await.unwrap();
+    let sizes = |r: &Run| r.pages.iter().map(|(_, i)| i.len()).collect::<Vec<_>>();
+    assert_eq!(sizes(&lazy), [100, 100, 50, 100, 100, 50, 100]);
+    assert_eq!(sizes(&eager), [250, 250, 100]);
+    let lazy_items = lazy.items("orders");
+    assert_eq!(lazy_items, eager.items("orders"));
+    let ids: Vec<String> = lazy_items
+        .iter()
+        .map(|o| o["orderId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, (1..=600).map(order_id).collect::<Vec<_>>());
+    assert_eq!(server.requests(), 6);
+}

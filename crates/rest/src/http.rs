@@ -5,6 +5,7 @@
 use crate::auth::{Auth, OAuth2};
 use crate::config::{ApiKeyLocation, Method, ResponseAction, ResponseActionKind};
 use crate::progress::Progress;
+use crate::raw_items::{RawItems, split_items};
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
@@ -58,6 +59,9 @@ pub(crate) struct Response {
     pub url: Url,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The items at the requested key path, left unparsed (`body` then has an empty array or
+    /// `null` there); `None` when not requested or when the body has no objects on that path.
+    pub raw_items: Option<RawItems>,
 }
 
 /// What a request produced.
@@ -359,12 +363,16 @@ impl Http {
     }
 
     /// Send a request with retries. Errors name the resource and the redacted URL.
+    ///
+    /// With `items_at`, the items at that key path are split off the body unparsed (see
+    /// [`crate::raw_items`]).
     pub async fn send(
         &self,
         resource: &str,
         req: &Request,
         auth: &Auth,
         actions: &[ResponseAction],
+        items_at: Option<&[String]>,
     ) -> Result<Outcome> {
         let counters = self.progress.resource(resource);
         let shown = redact_url(req.full_url().as_str());
@@ -463,11 +471,27 @@ impl Http {
                     url,
                     headers,
                     body: Value::Null,
+                    raw_items: None,
                 })));
             }
-            let body: Value = match serde_json::from_str(&text) {
+            let body_len = bytes.len();
+            let parsed = match items_at {
+                Some(keys) => {
+                    // The items keep the text: take the response's buffer rather than a copy.
+                    let owned = match text {
+                        std::borrow::Cow::Owned(t) => t,
+                        std::borrow::Cow::Borrowed(_) => String::from_utf8(Vec::from(bytes))
+                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                    };
+                    split_items(owned, keys)
+                }
+                None => serde_json::from_str(&text)
+                    .map(|body| (body, None))
+                    .map_err(|e| (e, text.into_owned())),
+            };
+            let (body, raw_items) = match parsed {
                 Ok(v) => v,
-                Err(e) => {
+                Err((e, text)) => {
                     let ctype = headers
                         .get(reqwest::header::CONTENT_TYPE)
                         .and_then(|v| v.to_str().ok())
@@ -483,13 +507,18 @@ impl Http {
                         format!(
                             "resource '{resource}': {method} {shown} returned status {status} but {why} \
                              (content-type {ctype}, {} bytes): {}",
-                            bytes.len(),
+                            body_len,
                             excerpt(&text)
                         ),
                     ));
                 }
             };
-            return Ok(Outcome::Response(Box::new(Response { url, headers, body })));
+            return Ok(Outcome::Response(Box::new(Response {
+                url,
+                headers,
+                body,
+                raw_items,
+            })));
         }
     }
 }

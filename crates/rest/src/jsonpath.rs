@@ -182,6 +182,29 @@ impl JsonPath {
         Some(std::mem::take(v))
     }
 
+    /// The keys of a path made only of keys (`data.items` → `["data", "items"]`); `None` for the
+    /// root and for paths with indices or wildcards.
+    pub fn keys(&self) -> Option<Vec<String>> {
+        if self.steps.is_empty() {
+            return None;
+        }
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::Key(k) => Some(k.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The first step's key; `None` for the root and paths starting with an index or wildcard.
+    pub fn first_key(&self) -> Option<&str> {
+        match self.steps.first() {
+            Some(Step::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
     /// Whether the path has a wildcard (and so may match more than one value).
     pub fn has_wildcard(&self) -> bool {
         self.steps.contains(&Step::Wildcard)

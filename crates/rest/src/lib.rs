@@ -47,6 +47,7 @@ mod incremental;
 pub mod jsonpath;
 mod paginator;
 pub mod progress;
+mod raw_items;
 mod source;
 mod template;
 

@@ -183,6 +183,36 @@ fn path_of(keys: &[String]) -> JsonPath {
 }
 
 impl Paginator {
+    /// The paths this paginator reads in (or writes to) response and request bodies; `None`
+    /// while auto-detection has not seen a response yet (it may read anything).
+    pub fn body_paths(&self) -> Option<Vec<&JsonPath>> {
+        Some(match self {
+            Paginator::Auto(None) => return None,
+            Paginator::Auto(Some(p)) => return p.body_paths(),
+            Paginator::Single
+            | Paginator::HeaderLink { .. }
+            | Paginator::HeaderCursor { .. }
+            | Paginator::Done => Vec::new(),
+            Paginator::JsonLink { path, .. } => vec![path],
+            Paginator::Cursor {
+                path,
+                body_path,
+                has_more_path,
+                ..
+            } => std::iter::once(path)
+                .chain(body_path)
+                .chain(has_more_path)
+                .collect(),
+            Paginator::Range(r) => r
+                .body_path
+                .iter()
+                .chain(r.limit.as_ref().and_then(|(_, p, _)| p.as_ref()))
+                .chain(&r.total_path)
+                .chain(&r.has_more_path)
+                .collect(),
+        })
+    }
+
     pub fn new(cfg: &PaginatorConfig) -> Result<Self> {
         Ok(match cfg {
             PaginatorConfig::Auto => Paginator::Auto(None),
@@ -546,6 +576,7 @@ mod tests {
             url: "http://h/api/items?x=1".parse().unwrap(),
             headers,
             body,
+            raw_items: None,
         }
     }
 

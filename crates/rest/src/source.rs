@@ -10,6 +10,7 @@ use crate::incremental::Incremental;
 use crate::jsonpath::JsonPath;
 use crate::paginator::Paginator;
 use crate::progress::Progress;
+use crate::raw_items::RawItems;
 use crate::template::{self, Context, IncrementalValues};
 use futures::stream::{self, BoxStream, StreamExt};
 use indexmap::IndexMap;
@@ -657,6 +658,10 @@ fn take_items(selector: &JsonPath, body: &mut Value) -> Vec<Value> {
     }
 }
 
+/// Items of a page handed on at a time when the page's items are parsed lazily (see
+/// [`crate::raw_items`]).
+const ITEMS_PER_CHUNK: usize = 100;
+
 /// Pagination state of one request sequence (one resource, one parent item).
 struct PageRun {
     ctx: Arc<Ctx>,
@@ -665,10 +670,45 @@ struct PageRun {
     req: Option<Request>,
     paginator: Option<Paginator>,
     selector: Option<JsonPath>,
+    /// Items of the last page not handed on yet (lazily parsed pages only).
+    pending: Option<RawItems>,
     done: bool,
 }
 
 impl PageRun {
+    /// The next chunk of the pending page's items, if any are left.
+    fn next_chunk(&mut self) -> Option<Result<Vec<Value>>> {
+        let raw = self.pending.as_mut()?;
+        if raw.len() == 0 {
+            self.pending = None;
+            return None;
+        }
+        Some(raw.next_chunk(ITEMS_PER_CHUNK).map_err(|e| {
+            Error::new(
+                ErrorKind::Source,
+                format!(
+                    "resource '{}': an item of the page is not valid JSON: {e}",
+                    self.ctx.resources[self.idx].name
+                ),
+            )
+        }))
+    }
+
+    /// The key path to split a page's items off at, when nothing needs them as values before the
+    /// pipeline: a plain key data selector that no paginator path reads into, no incremental
+    /// cursor, no fields copied from a parent.
+    fn lazy_items_path(&self, res: &Resolved, incremental: bool) -> Option<Vec<String>> {
+        if incremental || !res.include_from_parent.is_empty() {
+            return None;
+        }
+        let keys = self.selector.as_ref()?.keys()?;
+        let paths = self.paginator.as_ref()?.body_paths()?;
+        paths
+            .iter()
+            .all(|p| p.first_key().is_some_and(|k| k != keys[0]))
+            .then_some(keys)
+    }
+
     /// One page: `Ok(None)` at the end.
     async fn next_page(&mut self) -> Result<Option<Vec<Value>>> {
         let res = self.ctx.resources[self.idx].clone();
@@ -693,12 +733,13 @@ impl PageRun {
             self.paginator = Some(p);
             self.selector = res.data_selector.clone();
         }
+        let items_at = self.lazy_items_path(&res, tracker.is_some());
         let req = self.req.as_mut().expect("set");
         let paginator = self.paginator.as_mut().expect("set");
         let mut resp = match self
             .ctx
             .http
-            .send(&res.name, req, &res.auth, &res.actions)
+            .send(&res.name, req, &res.auth, &res.actions, items_at.as_deref())
             .await?
         {
             Outcome::Ignored => {
@@ -707,6 +748,23 @@ impl PageRun {
             }
             Outcome::Response(r) => r,
         };
+        if let Some(raw) = resp.raw_items.take() {
+            paginator.update_state(&res.name, &resp, raw.len())?;
+            if paginator.has_next() {
+                paginator.update_request(req)?;
+            } else {
+                self.done = true;
+            }
+            let counters = self.ctx.http.progress.resource(&res.name);
+            counters.pages.fetch_add(1, Ordering::Relaxed);
+            counters.rows.fetch_add(raw.len() as u64, Ordering::Relaxed);
+            self.ctx.http.progress.maybe_log(&res.name, &counters);
+            self.pending = Some(raw);
+            return self
+                .next_chunk()
+                .transpose()
+                .map(|c| Some(c.unwrap_or_default()));
+        }
         let selector = self.selector.get_or_insert_with(|| {
             let s = detect_selector(&resp.body);
             tracing::debug!(resource = %res.name, data_selector = %s, "data selector detected");
@@ -770,9 +828,17 @@ fn paginate(
         req: None,
         paginator: None,
         selector: None,
+        pending: None,
         done: false,
     };
     stream::unfold(run, |mut run| async move {
+        if let Some(chunk) = run.next_chunk() {
+            if chunk.is_err() {
+                run.done = true;
+                run.pending = None;
+            }
+            return Some((chunk, run));
+        }
         if run.done {
             return None;
         }
