@@ -10,6 +10,7 @@ pub mod capabilities;
 pub mod config;
 pub mod destination;
 pub mod error;
+pub mod memory;
 pub mod naming;
 pub mod parquet_io;
 pub mod registry;

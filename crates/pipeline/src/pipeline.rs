@@ -253,6 +253,9 @@ impl Pipeline {
                 return Err(e);
             }
         };
+        // What the extraction freed goes back to the OS before the load allocates its own (the
+        // source's thread does the same for what it allocated, see `prefetch`).
+        sluice_core::memory::release_free_memory();
         let load_started = Instant::now();
         let summary = self.load_package(dest.as_mut(), package).await?;
         Ok(self.run_info(
@@ -570,6 +573,9 @@ fn prefetch(mut stream: SourceStream) -> tokio::sync::mpsc::Receiver<Result<Sour
                 break;
             }
         }
+        // The pages were parsed on this thread: give back what its allocator kept of them.
+        drop(stream);
+        sluice_core::memory::release_free_memory();
     });
     rx
 }
