@@ -5,6 +5,8 @@
 #   BENCH_ORDERS=20000          orders the local API serves (1000000 for the big run)
 #   BENCH_TOOLS=sluice,dlt-default,dlt-fastest
 #   BENCH_DESTINATIONS=duckdb,postgres,filesystem
+#   BENCH_REPEAT=5              sluice runs per destination (the median is shown)
+#   BENCH_REPEAT_DLT=1          dlt runs per configuration and destination
 #   BENCH_CARGO=0               skip the cargo benches
 #
 # Release builds (cargo's bench profile) go to $CARGO_TARGET_DIR (default ~/.cache/sluice/target);
@@ -61,6 +63,7 @@ mkdir -p bench-results
     --sluice "$BIN/sluice" --forter-api "$BIN/forter-api" --orders "$ORDERS" \
     --tools "${BENCH_TOOLS:-sluice,dlt-default,dlt-fastest}" \
     --destinations "${BENCH_DESTINATIONS:-duckdb,postgres,filesystem}" \
+    --repeat-sluice "${BENCH_REPEAT:-5}" --repeat-dlt "${BENCH_REPEAT_DLT:-1}" \
     --work "$PWD/.bench" --markdown "bench-results/compare-$ORDERS.md"
 
 if [[ "${BENCH_CARGO:-1}" != 0 ]]; then
