@@ -249,6 +249,24 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn keys_and_first_key() {
+        let keys = |p: &str| JsonPath::parse(p).unwrap().keys();
+        assert_eq!(keys("orders"), Some(vec!["orders".to_string()]));
+        assert_eq!(
+            keys("$.data.items"),
+            Some(vec!["data".into(), "items".into()])
+        );
+        assert_eq!(keys("['@odata.value']"), Some(vec!["@odata.value".into()]));
+        assert_eq!(keys("$"), None);
+        assert_eq!(keys("data[0]"), None);
+        assert_eq!(keys("data[*].x"), None);
+        let first = |p: &str| JsonPath::parse(p).unwrap().first_key().map(str::to_string);
+        assert_eq!(first("links.next").as_deref(), Some("links"));
+        assert_eq!(first("$"), None);
+        assert_eq!(first("[0].id"), None);
+    }
+
+    #[test]
     fn parses_and_finds() {
         let v = json!({"a": {"b": [1, 2, {"c": 3}]}, "@odata.nextLink": "x", "r": [{"id": 1}, {"id": 2}]});
         assert_eq!(

@@ -594,6 +594,52 @@ mod tests {
     }
 
     #[test]
+    fn body_paths_name_what_a_paginator_reads() {
+        let paths = |cfg: serde_json::Value| -> Option<Vec<String>> {
+            let config = crate::config::RestApiConfig::from_json(&json!({
+                "client": {"base_url": "http://h/", "paginator": cfg},
+                "resources": ["r"],
+            }))
+            .unwrap();
+            let p = Paginator::new(config.client.paginator.as_ref().unwrap()).unwrap();
+            p.body_paths()
+                .map(|v| v.iter().map(|p| p.as_str().to_string()).collect())
+        };
+        assert_eq!(
+            paths(json!("auto")),
+            None,
+            "auto-detection may read anything"
+        );
+        assert_eq!(paths(json!("single_page")), Some(vec![]));
+        assert_eq!(paths(json!("header_link")), Some(vec![]));
+        assert_eq!(
+            paths(json!({"type": "json_link", "next_url_path": "links.next"})),
+            Some(vec!["links.next".to_string()])
+        );
+        assert_eq!(
+            paths(
+                json!({"type": "cursor", "cursor_path": "meta.cursor", "has_more_path": "meta.more"})
+            ),
+            Some(vec!["meta.cursor".to_string(), "meta.more".to_string()])
+        );
+        assert_eq!(
+            paths(json!({"type": "page_number", "total_path": "total_pages"})),
+            Some(vec!["total_pages".to_string()])
+        );
+        // after detection, what the detected paginator reads
+        let mut p = Paginator::Auto(None);
+        p.update_state("r", &resp(json!({"data": [1], "total_pages": 3}), None), 1)
+            .unwrap();
+        let found: Vec<String> = p
+            .body_paths()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().to_string())
+            .collect();
+        assert!(found.iter().any(|p| p.contains("total_pages")), "{found:?}");
+    }
+
+    #[test]
     fn detection_order() {
         assert_eq!(
             detect(&resp(
