@@ -125,6 +125,20 @@ impl DuckDbSettings {
                 ))
             }
         };
+        if let DatabaseLocation::File(path) = &database
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            && stem.eq_ignore_ascii_case(config.dataset_name.trim())
+        {
+            // DuckDB names the database (catalog) after the file, and `stem.table` would then
+            // be ambiguous in every statement ("Ambiguous reference to catalog or schema").
+            return Err(Error::config(format!(
+                "the dataset '{}' has the same name as the DuckDB database file {}: DuckDB cannot \
+                 tell the dataset from the database in SQL; choose another dataset_name, or set \
+                 {key} to a file with another name",
+                config.dataset_name,
+                path.display()
+            )));
+        }
         let mut settings: Vec<(String, String)> = Vec::new();
         let mut pragmas = Vec::new();
         if let Some(toml::Value::Table(t)) = section.get("credentials") {

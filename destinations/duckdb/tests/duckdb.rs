@@ -998,6 +998,26 @@ async fn validate_names_the_setting() {
     assert!(e.to_string().contains(":memory:"), "{e}");
     let e = err("credentials = \"some/dir/\"");
     assert!(e.to_string().contains("names a directory"), "{e}");
+    // a dataset named like the database file is ambiguous in DuckDB's SQL
+    let e = DuckDbFactory
+        .validate(&config(
+            dir,
+            "DS",
+            section("credentials = \"data/ds.duckdb\""),
+        ))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("same name as the DuckDB database file"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("destination.duckdb.credentials"),
+        "{e}"
+    );
+    let mut same_as_pipeline = config(dir, "pipe", section(""));
+    same_as_pipeline.pipeline_name = "pipe".into();
+    assert!(DuckDbFactory.validate(&same_as_pipeline).is_err());
     let mut nameless = config(dir, "ds", section(""));
     nameless.pipeline_name = String::new();
     let e = DuckDbFactory.validate(&nameless).unwrap_err();
