@@ -5,7 +5,7 @@ use crate::config::{
     EndpointConfig, IncrementalConfig, JsonValue, Method, PaginatorConfig, ResourceConfig,
     ResponseAction, RestApiConfig,
 };
-use crate::http::{Http, HttpOptions, Outcome, Request};
+use crate::http::{Http, HttpOptions, Outcome, Request, Response};
 use crate::incremental::Incremental;
 use crate::jsonpath::JsonPath;
 use crate::paginator::Paginator;
@@ -715,11 +715,7 @@ impl PageRun {
         let tracker = self.ctx.trackers[self.idx].clone();
         if let Some(items) = &res.items {
             self.done = true;
-            let counters = self.ctx.http.progress.resource(&res.name);
-            counters.pages.fetch_add(1, Ordering::Relaxed);
-            counters
-                .rows
-                .fetch_add(items.len() as u64, Ordering::Relaxed);
+            self.count_page(&res.name, items.len());
             return Ok(Some(items.as_ref().clone()));
         }
         if self.req.is_none() {
@@ -749,16 +745,8 @@ impl PageRun {
             Outcome::Response(r) => r,
         };
         if let Some(raw) = resp.raw_items.take() {
-            paginator.update_state(&res.name, &resp, raw.len())?;
-            if paginator.has_next() {
-                paginator.update_request(req)?;
-            } else {
-                self.done = true;
-            }
-            let counters = self.ctx.http.progress.resource(&res.name);
-            counters.pages.fetch_add(1, Ordering::Relaxed);
-            counters.rows.fetch_add(raw.len() as u64, Ordering::Relaxed);
-            self.ctx.http.progress.maybe_log(&res.name, &counters);
+            self.done = !advance(paginator, req, &res.name, &resp, raw.len())?;
+            self.count_page(&res.name, raw.len());
             self.pending = Some(raw);
             return self
                 .next_chunk()
@@ -772,12 +760,13 @@ impl PageRun {
         });
         // The paginator sees the whole body (its paths may point anywhere in it); then the
         // items are moved out of it.
-        paginator.update_state(&res.name, &resp, count_items(selector, &resp.body))?;
-        if paginator.has_next() {
-            paginator.update_request(req)?;
-        } else {
-            self.done = true;
-        }
+        self.done = !advance(
+            paginator,
+            req,
+            &res.name,
+            &resp,
+            count_items(selector, &resp.body),
+        )?;
         let mut items = take_items(selector, &mut resp.body);
         if !res.include_from_parent.is_empty() {
             let (_, pname) = res.parent.as_ref().expect("checked at config time");
@@ -806,13 +795,34 @@ impl PageRun {
         if let Some(t) = &tracker {
             items = t.lock().expect("tracker lock").filter(items)?;
         }
-        let counters = self.ctx.http.progress.resource(&res.name);
-        counters.pages.fetch_add(1, Ordering::Relaxed);
-        counters
-            .rows
-            .fetch_add(items.len() as u64, Ordering::Relaxed);
-        self.ctx.http.progress.maybe_log(&res.name, &counters);
+        self.count_page(&res.name, items.len());
         Ok(Some(items))
+    }
+
+    /// Count a page of `rows` items in the progress counters (and log them now and then).
+    fn count_page(&self, resource: &str, rows: usize) {
+        let counters = self.ctx.http.progress.resource(resource);
+        counters.pages.fetch_add(1, Ordering::Relaxed);
+        counters.rows.fetch_add(rows as u64, Ordering::Relaxed);
+        self.ctx.http.progress.maybe_log(resource, &counters);
+    }
+}
+
+/// Let the paginator see a response with `data_len` items and point `req` at the next page;
+/// returns whether there is one.
+fn advance(
+    paginator: &mut Paginator,
+    req: &mut Request,
+    resource: &str,
+    resp: &Response,
+    data_len: usize,
+) -> Result<bool> {
+    paginator.update_state(resource, resp, data_len)?;
+    if paginator.has_next() {
+        paginator.update_request(req)?;
+        Ok(true)
+    } else {
+        Ok(false)
     }
 }
 
