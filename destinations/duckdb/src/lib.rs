@@ -171,9 +171,19 @@ impl DuckDbDestination {
         };
         for (name, value) in &settings.settings {
             conn.execute_batch(&format!("SET {name} = {value}"))
-                .map_err(db_err(format!(
-                    "cannot apply the DuckDB setting {name} (from destination.duckdb.credentials)"
-                )))?;
+                .map_err(|e| {
+                    // DuckDB quotes a value it cannot use ("Could not convert string '…'"), and
+                    // a setting may hold a secret (s3_secret_access_key): leave the value out.
+                    let raw = value
+                        .strip_prefix('\'')
+                        .and_then(|v| v.strip_suffix('\''))
+                        .map_or_else(|| value.clone(), |v| v.replace("''", "'"));
+                    let why = e.to_string().replace(&raw, "***");
+                    Error::destination(format!(
+                        "duckdb: cannot apply the DuckDB setting {name} (from \
+                         destination.duckdb.credentials): {why}"
+                    ))
+                })?;
         }
         for pragma in &settings.pragmas {
             conn.execute_batch(&format!("PRAGMA {pragma}"))

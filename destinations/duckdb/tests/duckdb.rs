@@ -1393,4 +1393,20 @@ async fn load_defaults_and_dlts_global_config_pragmas() {
     let e = DuckDbFactory.connect(&bad).await.err().unwrap().to_string();
     assert!(e.contains("no_such_setting"), "{e}");
     assert!(!e.contains("s3cr3t-value"), "{e}");
+    // DuckDB itself quotes a value it cannot convert; sluice blanks it out
+    for setting in [
+        "threads = \"s3cr3t-value\"",
+        "preserve_insertion_order = \"it's-s3cr3t-value\"",
+    ] {
+        let bad = config(
+            dir,
+            "ds",
+            section(&format!("[credentials.global_config]\n{setting}")),
+        );
+        let e = DuckDbFactory.connect(&bad).await.err().unwrap();
+        let text = format!("{e} {e:?}");
+        assert!(text.contains("cannot apply the DuckDB setting"), "{text}");
+        assert!(text.contains("***"), "{text}");
+        assert!(!text.contains("s3cr3t"), "{text}");
+    }
 }
