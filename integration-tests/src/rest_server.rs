@@ -64,6 +64,10 @@ pub struct ServerState {
     pub log: Mutex<Vec<String>>,
     /// Times `/retry_after` was called.
     pub retry_after_calls: AtomicU64,
+    /// Per request, in order: the `Host` header, the path with query, and whether the request
+    /// carried credentials (an `Authorization` header, an `X-API-Key` header or an `api_key`
+    /// parameter).
+    pub credentials_seen: Mutex<Vec<(String, String, bool)>>,
 }
 
 /// The running server.
@@ -124,6 +128,11 @@ impl RestServer {
     pub fn log(&self) -> Vec<String> {
         self.state.log.lock().unwrap().clone()
     }
+
+    /// Per request: `Host` header, path with query, whether credentials came with it.
+    pub fn credentials_seen(&self) -> Vec<(String, String, bool)> {
+        self.state.credentials_seen.lock().unwrap().clone()
+    }
 }
 
 fn item(i: u64) -> Value {
@@ -158,6 +167,19 @@ async fn faults(State(s): State<Arc<ServerState>>, req: Request, next: Next) -> 
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
     s.log.lock().unwrap().push(path.clone());
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let carried = req.headers().contains_key("authorization")
+        || req.headers().contains_key("x-api-key")
+        || path.contains("api_key=");
+    s.credentials_seen
+        .lock()
+        .unwrap()
+        .push((host, path.clone(), carried));
     let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     s.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let _guard = Guard(s.clone());
@@ -555,6 +577,50 @@ async fn html() -> Response {
         .into_response()
 }
 
+/// Two pages whose `next` link points to `?next_base=` (another origin of this same server,
+/// `http://localhost:PORT` where the source's base URL is `http://127.0.0.1:PORT`).
+async fn cross_origin(q: Q) -> Json<Value> {
+    let page = num(&q, "page", 1).max(1);
+    let base = q.get("next_base").cloned().unwrap_or_default();
+    let next = if page < 2 {
+        json!(format!(
+            "{base}/hostile/cross_origin?page={}&next_base={base}",
+            page + 1
+        ))
+    } else {
+        Value::Null
+    };
+    Json(json!({"data": [{"id": page}], "next": next}))
+}
+
+/// Echoes the `api_key` parameter into its `next` link as `sig=` (a name no redaction list
+/// knows); page 2 answers 404, so the error shows the next link's URL.
+async fn echo_key(q: Q) -> Response {
+    let page = num(&q, "page", 1).max(1);
+    if page >= 2 {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such page"})),
+        )
+            .into_response();
+    }
+    let key = q.get("api_key").cloned().unwrap_or_default();
+    Json(json!({"data": [{"id": 1}], "next": format!("/hostile/echo_key?page=2&sig={key}")}))
+        .into_response()
+}
+
+/// 200 with an empty body and a JSON content type.
+async fn empty_200() -> Response {
+    ([("content-type", "application/json")], "").into_response()
+}
+
+/// A `next` link loop: page 1 → page 2 → page 1 → …
+async fn next_loop(q: Q) -> Json<Value> {
+    let page = num(&q, "page", 1).max(1);
+    let next = if page == 1 { 2 } else { 1 };
+    Json(json!({"data": [{"id": page}], "next": format!("/hostile/loop?page={next}")}))
+}
+
 /// Answers with the status in the path and a JSON error body.
 async fn status(Path(code): Path<u16>) -> Response {
     (
@@ -612,6 +678,10 @@ fn router(state: Arc<ServerState>) -> Router {
         .route("/html", get(html))
         .route("/status/{code}", get(status))
         .route("/retry_after", get(retry_after))
+        .route("/hostile/cross_origin", get(cross_origin))
+        .route("/hostile/echo_key", get(echo_key))
+        .route("/hostile/empty_200", get(empty_200))
+        .route("/hostile/loop", get(next_loop))
         .layer(middleware::from_fn_with_state(state.clone(), faults))
         .with_state(state)
 }

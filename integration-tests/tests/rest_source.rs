@@ -1077,3 +1077,124 @@ async fn lazily_parsed_pages_give_the_same_items_in_chunks() {
     assert_eq!(ids, (1..=600).map(order_id).collect::<Vec<_>>());
     assert_eq!(server.requests(), 6);
 }
+
+// ---------------------------------------------------------------- hostile APIs
+
+/// `http://localhost:PORT`: the same test server under another origin than `s.url()`.
+fn other_origin(s: &RestServer) -> String {
+    format!("http://localhost:{}", s.addr.port())
+}
+
+#[tokio::test]
+async fn credentials_go_only_to_the_api_origin_unless_listed() {
+    let s = RestServer::start().await;
+    let path = format!("hostile/cross_origin?next_base={}", other_origin(&s));
+    let auths = [
+        json!({"type": "http_basic", "username": rest_server::BASIC_USER, "password": ""}),
+        json!({"token": rest_server::BEARER_TOKEN}),
+        json!({"type": "api_key", "name": "X-API-Key", "api_key": rest_server::API_KEY}),
+        json!({"type": "api_key", "name": "api_key", "location": "query", "api_key": rest_server::API_KEY}),
+    ];
+    for auth in &auths {
+        let s = RestServer::start().await;
+        let path = format!("hostile/cross_origin?next_base={}", other_origin(&s));
+        let cfg = json!({"client": {"base_url": s.url(), "auth": auth},
+            "resources": [{"name": "items", "endpoint": {"path": path, "paginator": {"type": "json_link", "next_url_path": "next"}}}]});
+        let r = run(cfg).await.unwrap();
+        assert_eq!(r.ids("items", "id"), vec![1, 2], "{auth}");
+        let seen = s.credentials_seen();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(
+            seen[0].0.starts_with("127.0.0.1") && seen[0].2,
+            "the API's origin gets the credentials ({auth}): {seen:?}"
+        );
+        assert!(
+            seen[1].0.starts_with("localhost") && !seen[1].2,
+            "another origin gets none ({auth}): {seen:?}"
+        );
+    }
+    // Listed in client.auth_origins, the other origin gets them.
+    let s2 = RestServer::start().await;
+    let path2 = format!("hostile/cross_origin?next_base={}", other_origin(&s2));
+    let cfg = json!({"client": {"base_url": s2.url(), "auth": {"token": rest_server::BEARER_TOKEN},
+            "auth_origins": [other_origin(&s2)]},
+        "resources": [{"name": "items", "endpoint": {"path": path2, "paginator": {"type": "json_link", "next_url_path": "next"}}}]});
+    run(cfg).await.unwrap();
+    assert!(
+        s2.credentials_seen().iter().all(|c| c.2),
+        "{:?}",
+        s2.credentials_seen()
+    );
+    // A malformed origin is a config error naming the setting.
+    let cfg = json!({"client": {"base_url": s.url(), "auth_origins": ["localhost"]},
+        "resources": [{"name": "items", "endpoint": path}]});
+    let err = source(cfg, "").unwrap_err().to_string();
+    assert!(err.contains("client.auth_origins[0]"), "{err}");
+}
+
+#[tokio::test]
+async fn a_secret_echoed_into_a_next_link_is_redacted() {
+    let s = RestServer::start().await;
+    let key = "k-echoed-4711";
+    let cfg = json!({"client": {"base_url": s.url(), "auth": {"type": "api_key", "name": "api_key", "location": "query"}},
+        "backoff_factor": 0.01, "max_attempts": 1,
+        "resources": [{"name": "items", "endpoint": {"path": "hostile/echo_key", "paginator": {"type": "json_link", "next_url_path": "next"}}}]});
+    let src = source(cfg, &format!("api_key = \"{key}\"")).unwrap();
+    let err = run_source(src, Value::Null).await.unwrap_err().to_string();
+    assert!(
+        s.log().iter().any(|p| p.contains(&format!("sig={key}"))),
+        "the server echoed the key: {:?}",
+        s.log()
+    );
+    assert!(
+        err.contains("404") && err.contains("sig=***") && err.contains("'items'"),
+        "{err}"
+    );
+    assert!(!err.contains(key), "{err}");
+}
+
+#[tokio::test]
+async fn an_empty_200_body_is_an_error_naming_resource_and_url() {
+    let s = RestServer::start().await;
+    let err = run(one(
+        &s,
+        json!({"path": "hostile/empty_200", "paginator": "single_page"}),
+    ))
+    .await
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("'items'")
+            && msg.contains(&format!("{}/hostile/empty_200", s.url()))
+            && msg.contains("empty body"),
+        "{msg}"
+    );
+    assert_eq!(err.kind(), sluice_core::ErrorKind::Source);
+}
+
+#[tokio::test]
+async fn a_pagination_loop_is_detected_and_max_pages_bounds_pages() {
+    let s = RestServer::start().await;
+    let err = run(one(
+        &s,
+        json!({"path": "hostile/loop", "paginator": {"type": "json_link", "next_url_path": "next"}}),
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("'items'") && err.contains("loops") && err.contains("/hostile/loop?page=2"),
+        "{err}"
+    );
+    // `hostile/loop`, `?page=2`, `?page=1`; then the link back to `?page=2` is refused.
+    assert_eq!(s.requests(), 3, "{:?}", s.log());
+
+    // max_pages stops a long listing early (and is inherited from resource_defaults).
+    let s = RestServer::start().await;
+    let cfg = json!({"client": {"base_url": s.url()},
+        "resource_defaults": {"endpoint": {"max_pages": 3}},
+        "resources": [{"name": "items", "endpoint": {"path": "items/json_link", "paginator": {"type": "json_link", "next_url_path": "next"}}}]});
+    let r = run(cfg).await.unwrap();
+    assert_eq!(r.ids("items", "id"), (1..=30).collect::<Vec<u64>>());
+    assert_eq!(s.requests(), 3);
+}

@@ -98,6 +98,12 @@ impl Error {
         self.kind == ErrorKind::Transient
     }
 
+    /// Rewrite the message (to redact it, say), keeping kind and cause.
+    pub fn map_message(mut self, f: impl FnOnce(&str) -> String) -> Self {
+        self.message = f(&self.message);
+        self
+    }
+
     /// Prefix the message with context, keeping kind and cause.
     pub fn context(mut self, context: impl fmt::Display) -> Self {
         self.message = format!("{context}: {}", self.message);

@@ -34,6 +34,19 @@ pub(crate) enum Auth {
     OAuth2(OAuth2),
 }
 
+impl Auth {
+    /// The secret values of this auth, for [`crate::credentials::Redactor`].
+    pub fn secret_values(&self) -> Vec<&str> {
+        match self {
+            Auth::None => vec![],
+            Auth::Bearer(t) => vec![t.expose()],
+            Auth::ApiKey { key, .. } => vec![key.expose()],
+            Auth::Basic { user, password } => vec![user.expose(), password.expose()],
+            Auth::OAuth2(o) => vec![o.client_secret.expose()],
+        }
+    }
+}
+
 /// Look a secret up in the section: `key`, `auth.key`, then `credentials.key`.
 fn lookup(secrets: &ConfigSection, key: &str) -> Option<Secret> {
     secrets

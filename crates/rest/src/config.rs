@@ -182,6 +182,11 @@ pub struct ClientConfig {
     /// Default paginator.
     #[serde(default)]
     pub paginator: Option<PaginatorConfig>,
+    /// Further origins (`https://host[:port]`) that may receive the credentials. By default
+    /// auth is sent only to the origin of `base_url` and of resource paths given as absolute
+    /// URLs; a `next` link or redirect to any other origin is followed without credentials.
+    #[serde(default)]
+    pub auth_origins: Vec<String>,
 }
 
 /// Where an API key goes.
@@ -888,6 +893,11 @@ pub struct EndpointConfig {
     /// Incremental cursor.
     #[serde(default)]
     pub incremental: Option<IncrementalConfig>,
+    /// Stop after this many pages of one request sequence (one resource, or one parent item of a
+    /// child resource), as dlt's `maximum_page` bounds a paginator. Reaching it is logged, not an
+    /// error.
+    #[serde(default)]
+    pub max_pages: Option<u64>,
 }
 
 /// A resource table (also the shape of `resource_defaults`, without `name`).

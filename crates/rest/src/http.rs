@@ -4,12 +4,12 @@
 
 use crate::auth::{Auth, OAuth2};
 use crate::config::{ApiKeyLocation, Method, ResponseAction, ResponseActionKind};
+use crate::credentials::{AuthScope, CREDENTIAL_HEADERS, Redactor};
 use crate::progress::Progress;
 use crate::raw_items::{RawItems, split_items};
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
-use sluice_core::config::redact_url;
 use sluice_core::{Error, Result};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -81,6 +81,8 @@ pub(crate) struct HttpOptions {
     pub max_retry_delay: f64,
     pub rate_limit: Option<f64>,
     pub max_concurrency: usize,
+    /// The origins that receive credentials.
+    pub auth_scope: AuthScope,
 }
 
 /// A token bucket of capacity one: requests start at most `rate` per second, spaced evenly.
@@ -118,6 +120,10 @@ pub(crate) struct Http {
     in_flight: Semaphore,
     opts: HttpOptions,
     pub progress: Arc<Progress>,
+    /// Hides every configured secret in URLs and messages.
+    pub redactor: Redactor,
+    /// Origins already warned about (credentials withheld), so the warning shows once.
+    warned_origins: std::sync::Mutex<Vec<url::Origin>>,
 }
 
 fn excerpt(text: &str) -> String {
@@ -150,7 +156,7 @@ fn is_retryable_status(status: u16) -> bool {
 }
 
 impl Http {
-    pub fn new(opts: HttpOptions, progress: Arc<Progress>) -> Result<Self> {
+    pub fn new(opts: HttpOptions, progress: Arc<Progress>, redactor: Redactor) -> Result<Self> {
         // reqwest is built without a bundled crypto provider: use ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
@@ -169,6 +175,8 @@ impl Http {
             in_flight: Semaphore::new(opts.max_concurrency.max(1)),
             opts,
             progress,
+            redactor,
+            warned_origins: Default::default(),
         })
     }
 
@@ -205,7 +213,7 @@ impl Http {
             ("client_secret".into(), o.client_secret.expose().to_string()),
         ];
         form.extend(o.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let shown = redact_url(&o.url);
+        let shown = self.redactor.text(&sluice_core::config::redact_url(&o.url));
         let mut last_err = String::new();
         for attempt in 1..=self.opts.max_attempts.max(1) {
             // The caller holds an in-flight slot already: only the rate limit applies here.
@@ -301,12 +309,17 @@ impl Http {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
         };
-        let mut rb = self
-            .client
-            .request(method, req.full_url())
-            .timeout(self.opts.timeout);
+        let url = req.full_url();
+        let with_credentials = self.opts.auth_scope.allows(&url);
+        if !with_credentials {
+            self.warn_withheld(resource, &url);
+        }
+        let mut rb = self.client.request(method, url).timeout(self.opts.timeout);
         let mut headers = HeaderMap::new();
         for (k, v) in &req.headers {
+            if !with_credentials && CREDENTIAL_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)) {
+                continue;
+            }
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
                 Error::config(format!("resource '{resource}': invalid header name '{k}'"))
             })?;
@@ -333,6 +346,7 @@ impl Http {
             Some(other) => rb = rb.body(other.to_string()),
             None => {}
         }
+        let auth = if with_credentials { auth } else { &Auth::None };
         rb = match auth {
             Auth::None => rb,
             Auth::Bearer(t) => rb.bearer_auth(t.expose()),
@@ -356,13 +370,31 @@ impl Http {
             },
             Auth::OAuth2(o) => {
                 let token = self.oauth_token(resource, o, force_token).await?;
+                self.redactor.add(&token);
                 rb.bearer_auth(token)
             }
         };
         Ok(rb)
     }
 
-    /// Send a request with retries. Errors name the resource and the redacted URL.
+    /// Say once per origin that a request leaves the auth scope and goes without credentials.
+    fn warn_withheld(&self, resource: &str, url: &Url) {
+        let origin = url.origin();
+        let mut warned = self.warned_origins.lock().expect("warned origins lock");
+        if warned.contains(&origin) {
+            return;
+        }
+        warned.push(origin.clone());
+        tracing::warn!(
+            resource,
+            origin = %origin.ascii_serialization(),
+            "a link points outside the API's origin: it is requested without credentials \
+             (list the origin in client.auth_origins to send them)"
+        );
+    }
+
+    /// Send a request with retries. Errors name the resource and the redacted URL; no
+    /// configured secret appears in them.
     ///
     /// With `items_at`, the items at that key path are split off the body unparsed (see
     /// [`crate::raw_items`]).
@@ -374,8 +406,22 @@ impl Http {
         actions: &[ResponseAction],
         items_at: Option<&[String]>,
     ) -> Result<Outcome> {
+        self.send_redacted(resource, req, auth, actions, items_at)
+            .await
+            .map_err(|e| self.redactor.error(e))
+    }
+
+    /// [`Http::send`] without the final pass of the redactor over the error.
+    async fn send_redacted(
+        &self,
+        resource: &str,
+        req: &Request,
+        auth: &Auth,
+        actions: &[ResponseAction],
+        items_at: Option<&[String]>,
+    ) -> Result<Outcome> {
         let counters = self.progress.resource(resource);
-        let shown = redact_url(req.full_url().as_str());
+        let shown = self.redactor.url(&req.full_url());
         let method = match req.method {
             Method::Get => "GET",
             Method::Post => "POST",
@@ -467,6 +513,16 @@ impl Http {
                 ));
             }
             if text.trim().is_empty() {
+                if status != 204 {
+                    return Err(Error::new(
+                        sluice_core::ErrorKind::Source,
+                        format!(
+                            "resource '{resource}': {method} {shown} returned status {status} {reason} \
+                             with an empty body where JSON was expected (an API with nothing to \
+                             return answers 204 No Content)"
+                        ),
+                    ));
+                }
                 return Ok(Outcome::Response(Box::new(Response {
                     url,
                     headers,

@@ -42,6 +42,7 @@
 
 mod auth;
 pub mod config;
+mod credentials;
 mod http;
 mod incremental;
 pub mod jsonpath;

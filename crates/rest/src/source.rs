@@ -5,6 +5,7 @@ use crate::config::{
     EndpointConfig, IncrementalConfig, JsonValue, Method, PaginatorConfig, ResourceConfig,
     ResponseAction, RestApiConfig,
 };
+use crate::credentials::{AuthScope, Redactor};
 use crate::http::{Http, HttpOptions, Outcome, Request, Response};
 use crate::incremental::Incremental;
 use crate::jsonpath::JsonPath;
@@ -19,7 +20,9 @@ use serde_json::Value;
 use sluice_core::{
     ConfigSection, Error, ErrorKind, ResourceHints, Result, Source, SourceEvent, SourceStream,
 };
+use std::collections::HashSet;
 use std::future::ready;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,6 +55,8 @@ struct Resolved {
     auth: Arc<Auth>,
     /// Configured rows that replace the HTTP request.
     items: Option<Arc<Vec<Value>>>,
+    /// Pages of one request sequence after which pagination stops.
+    max_pages: Option<u64>,
 }
 
 /// The declarative REST API source (dlt's `rest_api`). See the crate docs for an example.
@@ -99,6 +104,7 @@ fn merge_endpoint(defaults: Option<&EndpointConfig>, ep: Option<EndpointConfig>)
         e.response_actions = d.response_actions.clone();
     }
     e.incremental = e.incremental.or_else(|| d.incremental.clone());
+    e.max_pages = e.max_pages.or(d.max_pages);
     e
 }
 
@@ -202,18 +208,6 @@ impl RestApiSource {
             let p = format!("{}/", base_url.path());
             base_url.set_path(&p);
         }
-        let progress = Arc::new(Progress::default());
-        let http = Arc::new(Http::new(
-            HttpOptions {
-                timeout: Duration::from_secs_f64(config.request_timeout.max(0.001)),
-                max_attempts: config.max_attempts.max(1),
-                backoff_factor: config.backoff_factor.max(0.0),
-                max_retry_delay: config.max_retry_delay.max(0.0),
-                rate_limit: config.rate_limit,
-                max_concurrency: config.max_concurrency.max(1),
-            },
-            progress.clone(),
-        )?);
         let client_auth = Arc::new(Auth::resolve(config.client.auth.as_ref(), secrets, name)?);
 
         let entries: Vec<ResourceConfig> = config
@@ -249,6 +243,30 @@ impl RestApiSource {
                 name,
             )?);
         }
+        let progress = Arc::new(Progress::default());
+        let auth_scope = AuthScope::new(
+            &base_url,
+            resources.iter().map(|r| r.path.as_str()),
+            &config.client.auth_origins,
+        )?;
+        let redactor = Redactor::new(
+            std::iter::once(client_auth.as_ref())
+                .chain(resources.iter().map(|r| r.auth.as_ref()))
+                .flat_map(Auth::secret_values),
+        );
+        let http = Arc::new(Http::new(
+            HttpOptions {
+                timeout: Duration::from_secs_f64(config.request_timeout.max(0.001)),
+                max_attempts: config.max_attempts.max(1),
+                backoff_factor: config.backoff_factor.max(0.0),
+                max_retry_delay: config.max_retry_delay.max(0.0),
+                rate_limit: config.rate_limit,
+                max_concurrency: config.max_concurrency.max(1),
+                auth_scope,
+            },
+            progress.clone(),
+            redactor,
+        )?);
         // Check the parent graph has no cycle.
         for (i, r) in resources.iter().enumerate() {
             let mut seen = vec![i];
@@ -516,6 +534,7 @@ impl RestApiSource {
             selected: r.selected.unwrap_or(true),
             auth,
             items,
+            max_pages: ep.max_pages,
         })
     }
 }
@@ -673,6 +692,24 @@ struct PageRun {
     /// Items of the last page not handed on yet (lazily parsed pages only).
     pending: Option<RawItems>,
     done: bool,
+    /// Pages fetched so far.
+    pages: u64,
+    /// Fingerprints of the requests sent (method, URL, body): a paginator that points back
+    /// to one of them loops.
+    seen: HashSet<u64>,
+}
+
+/// A fingerprint of what a request asks for: two requests with the same one fetch the same page.
+fn fingerprint(req: &Request) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    matches!(req.method, Method::Post).hash(&mut h);
+    req.full_url().as_str().hash(&mut h);
+    req.json.as_ref().map(|j| j.to_string()).hash(&mut h);
+    req.data.as_ref().map(|d| d.to_string()).hash(&mut h);
+    for (k, v) in &req.headers {
+        (k, v).hash(&mut h);
+    }
+    h.finish()
 }
 
 impl PageRun {
@@ -725,6 +762,7 @@ impl PageRun {
             let mut req = res.build_request(self.parent.as_deref(), values.as_ref())?;
             let mut p = Paginator::new(&res.paginator)?;
             p.init_request(&mut req)?;
+            self.seen.insert(fingerprint(&req));
             self.req = Some(req);
             self.paginator = Some(p);
             self.selector = res.data_selector.clone();
@@ -745,7 +783,8 @@ impl PageRun {
             Outcome::Response(r) => r,
         };
         if let Some(raw) = resp.raw_items.take() {
-            self.done = !advance(paginator, req, &res.name, &resp, raw.len())?;
+            let more = advance(paginator, req, &res.name, &resp, raw.len())?;
+            self.done = !self.go_on(&res, more)?;
             self.count_page(&res.name, raw.len());
             self.pending = Some(raw);
             return self
@@ -760,7 +799,7 @@ impl PageRun {
         });
         // The paginator sees the whole body (its paths may point anywhere in it); then the
         // items are moved out of it.
-        self.done = !advance(
+        let more = advance(
             paginator,
             req,
             &res.name,
@@ -768,6 +807,7 @@ impl PageRun {
             count_items(selector, &resp.body),
         )?;
         let mut items = take_items(selector, &mut resp.body);
+        self.done = !self.go_on(&res, more)?;
         if !res.include_from_parent.is_empty() {
             let (_, pname) = res.parent.as_ref().expect("checked at config time");
             let parent = self.parent.as_deref().expect("child has a parent item");
@@ -797,6 +837,37 @@ impl PageRun {
         }
         self.count_page(&res.name, items.len());
         Ok(Some(items))
+    }
+
+    /// After a page: whether to fetch the next one the paginator asked for (`more`). Stops at
+    /// `max_pages`; a next request already sent in this sequence is an error (the API's
+    /// pagination loops), not a page fetched again.
+    fn go_on(&mut self, res: &Resolved, more: bool) -> Result<bool> {
+        self.pages += 1;
+        if !more {
+            return Ok(false);
+        }
+        if let Some(max) = res.max_pages
+            && self.pages >= max
+        {
+            tracing::info!(resource = %res.name, max_pages = max, "max_pages reached: pagination stops");
+            return Ok(false);
+        }
+        let req = self.req.as_ref().expect("set");
+        if !self.seen.insert(fingerprint(req)) {
+            return Err(Error::new(
+                ErrorKind::Source,
+                format!(
+                    "resource '{}': after {} page(s) the paginator points back to a page already \
+                     fetched ({}): the API's pagination loops. Check the paginator's settings \
+                     (next-link or cursor path), or bound it with endpoint.max_pages",
+                    res.name,
+                    self.pages,
+                    self.ctx.http.redactor.url(&req.full_url())
+                ),
+            ));
+        }
+        Ok(true)
     }
 
     /// Count a page of `rows` items in the progress counters (and log them now and then).
@@ -840,6 +911,8 @@ fn paginate(
         selector: None,
         pending: None,
         done: false,
+        pages: 0,
+        seen: HashSet::new(),
     };
     stream::unfold(run, |mut run| async move {
         if let Some(chunk) = run.next_chunk() {
@@ -857,6 +930,7 @@ fn paginate(
             Ok(None) => None,
             Err(e) => {
                 run.done = true;
+                let e = run.ctx.http.redactor.error(e);
                 Some((Err(e), run))
             }
         }
