@@ -614,6 +614,25 @@ async fn empty_200() -> Response {
     ([("content-type", "application/json")], "").into_response()
 }
 
+/// `{"data": [{"id": 1, "name": "caf<0xE9>"}]}`: Latin-1 where UTF-8 belongs.
+async fn invalid_utf8() -> Response {
+    let mut body = b"{\"data\": [{\"id\": 1, \"name\": \"caf".to_vec();
+    body.push(0xE9);
+    body.extend_from_slice(b"\"}]}");
+    ([("content-type", "application/json")], body).into_response()
+}
+
+/// One item with a value nested `?depth=` lists deep.
+async fn deep(q: Q) -> Response {
+    let depth = num(&q, "depth", 1000) as usize;
+    let body = format!(
+        "{{\"data\": [{{\"id\": 1, \"v\": {}{}}}]}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    ([("content-type", "application/json")], body).into_response()
+}
+
 /// A `next` link loop: page 1 → page 2 → page 1 → …
 async fn next_loop(q: Q) -> Json<Value> {
     let page = num(&q, "page", 1).max(1);
@@ -682,6 +701,8 @@ fn router(state: Arc<ServerState>) -> Router {
         .route("/hostile/echo_key", get(echo_key))
         .route("/hostile/empty_200", get(empty_200))
         .route("/hostile/loop", get(next_loop))
+        .route("/hostile/invalid_utf8", get(invalid_utf8))
+        .route("/hostile/deep", get(deep))
         .layer(middleware::from_fn_with_state(state.clone(), faults))
         .with_state(state)
 }

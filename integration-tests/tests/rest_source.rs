@@ -1198,3 +1198,68 @@ async fn a_pagination_loop_is_detected_and_max_pages_bounds_pages() {
     assert_eq!(r.ids("items", "id"), (1..=30).collect::<Vec<u64>>());
     assert_eq!(s.requests(), 3);
 }
+
+#[tokio::test]
+async fn connection_refused_says_so_with_resource_and_url() {
+    // A port that was just free: nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = json!({"client": {"base_url": format!("http://127.0.0.1:{port}")},
+        "backoff_factor": 0.01, "max_attempts": 2,
+        "resources": [{"name": "items", "endpoint": {"path": "items", "paginator": "single_page"}}]});
+    let msg = run(cfg).await.unwrap_err().to_string();
+    assert!(
+        msg.contains("'items'")
+            && msg.contains(&format!("http://127.0.0.1:{port}/items"))
+            && msg.contains("could not connect")
+            && msg.to_lowercase().contains("refused"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_utf8_is_an_error_not_a_silent_replacement() {
+    let s = RestServer::start().await;
+    for selector in [json!("data"), json!("$.data[*]")] {
+        let err = run(one(
+            &s,
+            json!({"path": "hostile/invalid_utf8", "paginator": "single_page", "data_selector": selector}),
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("'items'")
+                && err.contains("/hostile/invalid_utf8")
+                && err.contains("not valid UTF-8")
+                && err.contains("offset 32"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn deeply_nested_json_names_the_resource_and_url() {
+    let s = RestServer::start().await;
+    for depth in [1_000, 100_000] {
+        // "data" splits the page lazily; "$.data[*]" parses it whole: both paths are covered.
+        for selector in [json!("data"), json!("$.data[*]")] {
+            let err = run(one(
+                &s,
+                json!({"path": format!("hostile/deep?depth={depth}"), "paginator": "single_page", "data_selector": selector}),
+            ))
+            .await
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("'items'")
+                    && err.contains(&format!("/hostile/deep?depth={depth}"))
+                    && err.contains("nested deeper"),
+                "depth {depth}, {selector}: {err}"
+            );
+        }
+    }
+}

@@ -126,6 +126,35 @@ pub(crate) struct Http {
     warned_origins: std::sync::Mutex<Vec<url::Origin>>,
 }
 
+/// A failed send in words: what failed (connecting, sending, reading the body) and the causes
+/// down to the operating system's ("Connection refused (os error 111)"). No URL: the caller
+/// shows the redacted one.
+fn describe_send_error(e: &reqwest::Error) -> String {
+    let what = if e.is_connect() {
+        "could not connect to the server"
+    } else if e.is_body() || e.is_decode() {
+        "the response body could not be read"
+    } else if e.is_redirect() {
+        "redirects could not be followed"
+    } else {
+        "the request failed"
+    };
+    let mut causes: Vec<String> = Vec::new();
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !causes.iter().any(|x| x.contains(&text)) {
+            causes.push(text);
+        }
+        cur = c.source();
+    }
+    if causes.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {}", causes.join(": "))
+    }
+}
+
 fn excerpt(text: &str) -> String {
     let t: String = text.chars().take(BODY_EXCERPT).collect();
     let t = t.replace(['\n', '\r'], " ");
@@ -456,7 +485,7 @@ impl Http {
                     let what = if e.is_timeout() {
                         format!("timed out after {:.1} s", self.opts.timeout.as_secs_f64())
                     } else {
-                        e.without_url().to_string()
+                        describe_send_error(&e)
                     };
                     if attempt < max_attempts {
                         counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -531,6 +560,21 @@ impl Http {
                 })));
             }
             let body_len = bytes.len();
+            if let std::borrow::Cow::Owned(_) = text {
+                // from_utf8_lossy copies only when it had to replace invalid bytes.
+                let valid = std::str::from_utf8(&bytes)
+                    .err()
+                    .map_or(0, |e| e.valid_up_to());
+                return Err(Error::new(
+                    sluice_core::ErrorKind::Source,
+                    format!(
+                        "resource '{resource}': {method} {shown} returned status {status} but the \
+                         body is not valid UTF-8 (the first invalid byte is at offset {valid} of \
+                         {body_len}); JSON must be UTF-8, and sluice does not replace bytes it \
+                         cannot read"
+                    ),
+                ));
+            }
             let parsed = match items_at {
                 Some(keys) => {
                     // The items keep the text: take the response's buffer rather than a copy.
@@ -555,6 +599,8 @@ impl Http {
                         .to_string();
                     let why = if e.is_eof() {
                         "the JSON body is truncated".to_string()
+                    } else if e.to_string().contains("recursion limit") {
+                        format!("the body is nested deeper than JSON parsing allows ({e})")
                     } else {
                         format!("the body is not JSON ({e})")
                     };

@@ -694,6 +694,8 @@ struct PageRun {
     done: bool,
     /// Pages fetched so far.
     pages: u64,
+    /// The last page's URL, redacted, for errors about its items.
+    page_url: String,
     /// Fingerprints of the requests sent (method, URL, body): a paginator that points back
     /// to one of them loops.
     seen: HashSet<u64>,
@@ -721,11 +723,16 @@ impl PageRun {
             return None;
         }
         Some(raw.next_chunk(ITEMS_PER_CHUNK).map_err(|e| {
+            let why = if e.to_string().contains("recursion limit") {
+                "is nested deeper than JSON parsing allows"
+            } else {
+                "is not valid JSON"
+            };
             Error::new(
                 ErrorKind::Source,
                 format!(
-                    "resource '{}': an item of the page is not valid JSON: {e}",
-                    self.ctx.resources[self.idx].name
+                    "resource '{}': an item of the page {} {why}: {e}",
+                    self.ctx.resources[self.idx].name, self.page_url
                 ),
             )
         }))
@@ -782,6 +789,7 @@ impl PageRun {
             }
             Outcome::Response(r) => r,
         };
+        self.page_url = self.ctx.http.redactor.url(&resp.url);
         if let Some(raw) = resp.raw_items.take() {
             let more = advance(paginator, req, &res.name, &resp, raw.len())?;
             self.done = !self.go_on(&res, more)?;
@@ -912,6 +920,7 @@ fn paginate(
         pending: None,
         done: false,
         pages: 0,
+        page_url: String::new(),
         seen: HashSet::new(),
     };
     stream::unfold(run, |mut run| async move {
