@@ -245,3 +245,76 @@ async fn forter_example_loads_the_same_into_every_destination() {
         }
     }
 }
+
+/// A second run of a pipeline that is running stops at once with a message naming the run
+/// that holds it; the first run is not disturbed, and a run after it works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_of_a_running_pipeline_is_refused() {
+    let server = ForterServer::start(ForterServerConfig::default())
+        .await
+        .unwrap();
+    // Slow answers (under the example's 2 s timeout) keep the first run going for seconds.
+    server
+        .faults()
+        .delay_ms
+        .store(800, std::sync::atomic::Ordering::Relaxed);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut first = sluice(tmp.path(), &server.url(), fs::API_KEY);
+    first
+        .arg("run")
+        .arg(example_file())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let first = first.spawn().unwrap();
+    let lock = tmp.path().join("pipelines/forter_order_v3_pipeline.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&lock).is_ok_and(|s| s.contains("pid")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never took the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut second = sluice(tmp.path(), &server.url(), fs::API_KEY);
+    second.arg("run").arg(example_file());
+    let out = output(second).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("pipeline forter_order_v3_pipeline is in use by another run (pid ")
+            && stderr.contains(&format!("pid {}", first.id())),
+        "{stderr}"
+    );
+    let out = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the first run is not disturbed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn =
+        duckdb::Connection::open(tmp.path().join("forter_order_v3_pipeline.duckdb")).unwrap();
+    let orders: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM forter_order_v3_data.orders",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orders, 5);
+    drop(conn);
+    // The lock is gone with the first run: the next run works.
+    server
+        .faults()
+        .delay_ms
+        .store(0, std::sync::atomic::Ordering::Relaxed);
+    let mut third = sluice(tmp.path(), &server.url(), fs::API_KEY);
+    third.arg("run").arg(example_file());
+    let out = output(third).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

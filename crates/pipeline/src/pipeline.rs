@@ -3,6 +3,7 @@
 use crate::dataset::Dataset;
 use crate::failpoint;
 use crate::info::{PackageSummary, RunInfo};
+use crate::lock::PipelineLock;
 use crate::package::{self, Package, PackageWriter};
 use crate::paths::{self, PipelinePaths, write_atomic};
 use crate::state::PipelineState;
@@ -65,6 +66,8 @@ pub struct Pipeline {
     paths: PipelinePaths,
     dest_config: DestinationConfig,
     state: PipelineState,
+    /// Held from the first step that changes the working dir until the pipeline is dropped.
+    lock: Option<PipelineLock>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -86,6 +89,10 @@ impl Pipeline {
         let factory = registry.get(&options.destination)?;
         let dir = paths::pipelines_dir(options.pipelines_dir.as_deref())?;
         let paths = PipelinePaths::new(&dir, &options.name);
+        let mut lock = None;
+        if options.reset_state {
+            lock = Some(PipelineLock::acquire(&paths, &options.name)?);
+        }
         if options.reset_state && paths.root.exists() {
             std::fs::remove_dir_all(&paths.root).map_err(|e| {
                 Error::storage(format!("cannot reset {}", paths.root.display())).with_source(e)
@@ -124,7 +131,18 @@ impl Pipeline {
             paths,
             dest_config,
             state,
+            lock,
         })
+    }
+
+    /// Take the pipeline's lock (see [`crate::lock`]) if not held yet, then read the local
+    /// state again: another run may have committed one since this pipeline was opened.
+    fn lock_for_writing(&mut self) -> Result<()> {
+        if self.lock.is_none() {
+            self.lock = Some(PipelineLock::acquire(&self.paths, &self.options.name)?);
+            self.state = PipelineState::load(&self.paths.state_file(), &self.options.name)?;
+        }
+        Ok(())
     }
 
     /// Open an existing pipeline with the destination and dataset of its last run.
@@ -214,6 +232,7 @@ impl Pipeline {
     /// normalize into a new package and load it.
     pub async fn run(&mut self, source: Box<dyn Source>) -> Result<RunInfo> {
         let started = Instant::now();
+        self.lock_for_writing()?;
         let discarded = package::discard_incomplete(&self.paths)?;
         if discarded > 0 {
             tracing::warn!(
@@ -270,6 +289,7 @@ impl Pipeline {
 
     /// Load packages left pending by an interrupted run. Returns their summaries.
     pub async fn load_pending(&mut self) -> Result<Vec<PackageSummary>> {
+        self.lock_for_writing()?;
         let mut dest = self.connect().await?;
         let mut out = Vec::new();
         for p in self.pending_packages()? {
@@ -280,6 +300,7 @@ impl Pipeline {
 
     /// Replace the local state and schema with those stored at the destination (`sync`).
     pub async fn sync(&mut self, schema_name: &str) -> Result<bool> {
+        self.lock_for_writing()?;
         let mut dest = self.connect().await?;
         self.restore_from_destination(dest.as_mut(), schema_name)
             .await
