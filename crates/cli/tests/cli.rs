@@ -433,3 +433,46 @@ fn killed_runs_are_completed_without_duplicates() {
         0
     );
 }
+
+/// A misspelt destination key stops `sluice check`, `sluice run` and `sluice load-file` before
+/// anything is extracted or loaded, naming the key, its section and the nearest accepted key.
+#[test]
+fn an_unknown_destination_key_fails_check_and_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join(".sluice")).unwrap();
+    std::fs::write(
+        tmp.path().join(".sluice/config.toml"),
+        "[destination.duckdb.credentials]\ndatabse = \"typo.duckdb\"\n",
+    )
+    .unwrap();
+    let file = tmp.path().join("p.toml");
+    std::fs::write(
+        &file,
+        "[pipeline]\nname = \"keys\"\n\n[source]\ntype = \"rest_api\"\nname = \"keys\"\n\n\
+         [source.client]\nbase_url = \"http://127.0.0.1:9/\"\n\n[[source.resources]]\n\
+         name = \"rows\"\nitems = [{ id = 1 }]\n",
+    )
+    .unwrap();
+    let f = write_json(tmp.path(), "a.json", &json!([{"id": 1}]));
+    let check = sluice(tmp.path()).arg("check").arg(&file).output().unwrap();
+    let run = sluice(tmp.path()).arg("run").arg(&file).output().unwrap();
+    let load = sluice(tmp.path())
+        .arg("load-file")
+        .arg(&f)
+        .args(["--table", "t"])
+        .output()
+        .unwrap();
+    for (what, out) in [("check", check), ("run", run), ("load-file", load)] {
+        let err = failed(&out);
+        assert!(
+            err.contains("unknown key 'databse' in [destination.duckdb.credentials]")
+                && err.contains("did you mean 'database'?"),
+            "{what}: {err}"
+        );
+    }
+    assert!(!tmp.path().join("typo.duckdb").exists());
+    assert!(
+        !tmp.path().join("keys.duckdb").exists(),
+        "nothing was loaded"
+    );
+}

@@ -211,6 +211,57 @@ fn set_path(target: &mut toml::Table, parts: &[String], value: toml::Value) {
     t.insert(last.clone(), value);
 }
 
+fn check_keys(table: &toml::Table, accepted: &[&str], path: &str) -> Result<()> {
+    let mut unknown: Vec<&str> = table
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !accepted.contains(k))
+        .collect();
+    unknown.sort_unstable();
+    let Some(key) = unknown.first() else {
+        return Ok(());
+    };
+    let env = format!("{path}.{key}").replace('.', "__").to_uppercase();
+    let hint = accepted
+        .iter()
+        .map(|a| (edit_distance(key, a), *a))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, a)| format!(" (did you mean '{a}'?)"))
+        .unwrap_or_default();
+    let mut sorted = accepted.to_vec();
+    sorted.sort_unstable();
+    let more = if unknown.len() > 1 {
+        format!(
+            " (and {} more unknown key(s): {})",
+            unknown.len() - 1,
+            unknown[1..].join(", ")
+        )
+    } else {
+        String::new()
+    };
+    Err(Error::config(format!(
+        "unknown key '{key}' in [{path}] (or {env} in the environment){hint}; the accepted keys \
+         are {}{more}",
+        sorted.join(", ")
+    )))
+}
+
+/// Levenshtein distance of two short keys.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// The merged values of one configuration section.
 #[derive(Clone, Default)]
 pub struct ConfigSection {
@@ -305,6 +356,23 @@ impl ConfigSection {
         }
     }
 
+    /// Fail on a key this section does not read: a misspelt setting (`hots` for `host`) must not
+    /// be ignored silently. `top` are the keys accepted in the section itself (`credentials` is
+    /// always accepted), `credentials` those of its `credentials` table (when it is a table, not
+    /// a connection string). The error names the key, its section, the environment variable that
+    /// would set it, the nearest accepted key and every accepted key.
+    pub fn reject_unknown_keys(&self, top: &[&str], credentials: &[&str]) -> Result<()> {
+        let mut accepted: Vec<&str> = top.to_vec();
+        if !accepted.contains(&"credentials") {
+            accepted.push("credentials");
+        }
+        check_keys(&self.values, &accepted, &self.path)?;
+        if let Some(toml::Value::Table(t)) = self.values.get("credentials") {
+            check_keys(t, credentials, &format!("{}.credentials", self.path))?;
+        }
+        Ok(())
+    }
+
     /// A sub-table, as a section.
     pub fn subsection(&self, key: &str) -> Option<ConfigSection> {
         self.get(key)?.as_table().map(|t| ConfigSection {
@@ -394,6 +462,41 @@ fn redact_query_params(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_are_named_with_section_env_var_and_nearest_key() {
+        let p = ConfigProvider::empty()
+            .with_secrets_toml("[destination.postgres.credentials]\nhots = \"db\"\nport = 5432\n")
+            .unwrap();
+        let s = p.section(&["destination", "postgres"]);
+        let err = s
+            .reject_unknown_keys(&[], &["host", "port", "database"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "unknown key 'hots' in [destination.postgres.credentials] (or \
+             DESTINATION__POSTGRES__CREDENTIALS__HOTS in the environment) (did you mean 'host'?); \
+             the accepted keys are database, host, port"
+        );
+        s.reject_unknown_keys(&[], &["host", "port", "hots"])
+            .unwrap();
+        // From the environment too; a connection string is not a table of keys.
+        let p = ConfigProvider::empty().with_env([
+            ("DESTINATION__POSTGRES__CREDENTIALS", "postgresql://u@h/d"),
+            ("DESTINATION__POSTGRES__STAGE", "x"),
+        ]);
+        let err = p
+            .section(&["destination", "postgres"])
+            .reject_unknown_keys(&["stage_name"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown key 'stage' in [destination.postgres]"),
+            "{err}"
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn env_wins_over_secrets_over_config() {

@@ -94,10 +94,37 @@ pub struct BigQuerySettings {
     pub file_upload_timeout: u64,
 }
 
+/// Keys accepted in `[destination.bigquery]` (besides `credentials`).
+pub const SETTINGS: &[&str] = &[
+    "api_endpoint",
+    "project_id",
+    "location",
+    "http_timeout",
+    "file_upload_timeout",
+];
+/// Keys accepted in `[destination.bigquery.credentials]`: the service-account fields (those
+/// sluice does not need are accepted so a key file can be pasted whole), a token, the endpoint.
+pub const CREDENTIALS: &[&str] = &[
+    "project_id",
+    "private_key",
+    "client_email",
+    "private_key_id",
+    "token_uri",
+    "access_token",
+    "api_endpoint",
+    "type",
+    "client_id",
+    "auth_uri",
+    "auth_provider_x509_cert_url",
+    "client_x509_cert_url",
+    "universe_domain",
+];
+
 impl BigQuerySettings {
     /// Read and check the settings; no I/O. The error lists every problem and how to fix it.
     pub fn resolve(config: &DestinationConfig) -> Result<Self> {
         let s = &config.section;
+        s.reject_unknown_keys(SETTINGS, CREDENTIALS)?;
         let path = s.path().to_string();
         let mut problems: Vec<String> = Vec::new();
 

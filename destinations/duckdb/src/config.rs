@@ -79,10 +79,16 @@ pub struct DuckDbSettings {
     pub bounded_load_memory: bool,
 }
 
+/// Keys accepted in `[destination.duckdb]` (besides `credentials`).
+pub const SETTINGS: &[&str] = &[];
+/// Keys accepted in `[destination.duckdb.credentials]`.
+pub const CREDENTIALS: &[&str] = &["database", "global_config", "local_config", "pragmas"];
+
 impl DuckDbSettings {
     /// Resolve the settings from a destination config without any I/O. Errors name the setting.
     pub fn resolve(config: &DestinationConfig) -> Result<Self> {
         let section = &config.section;
+        section.reject_unknown_keys(SETTINGS, CREDENTIALS)?;
         let key = format!("{}.credentials", section_path(config));
         let raw = match section.get("credentials") {
             None => None,

@@ -141,11 +141,46 @@ pub struct FilesystemSettings {
     pub azure: AzureCredentials,
 }
 
+/// Keys accepted in `[destination.filesystem]` (besides `credentials`).
+pub const SETTINGS: &[&str] = &[
+    "bucket_url",
+    "layout",
+    "loader_file_format",
+    "multipart_part_size",
+    "multipart_concurrency",
+    "max_state_files",
+    "extra_placeholders",
+];
+/// Keys accepted in `[destination.filesystem.credentials]`: S3, GCS (service-account fields;
+/// those sluice does not need are accepted so a key file can be pasted whole) and Azure.
+pub const CREDENTIALS: &[&str] = &[
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "region_name",
+    "endpoint_url",
+    "client_email",
+    "private_key",
+    "private_key_id",
+    "project_id",
+    "token_uri",
+    "type",
+    "client_id",
+    "auth_uri",
+    "auth_provider_x509_cert_url",
+    "client_x509_cert_url",
+    "universe_domain",
+    "azure_storage_account_name",
+    "azure_storage_account_key",
+    "azure_storage_sas_token",
+];
+
 impl FilesystemSettings {
     /// Resolve the settings from a destination config without any I/O. Errors name the setting
     /// and how to provide it.
     pub fn resolve(config: &DestinationConfig) -> Result<Self> {
         let section = &config.section;
+        section.reject_unknown_keys(SETTINGS, CREDENTIALS)?;
         let path = section_path(config);
         let raw_url = section.get_str("bucket_url").ok_or_else(|| {
             Error::config(format!(

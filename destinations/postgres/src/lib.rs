@@ -118,6 +118,18 @@ impl DestinationFactory for PostgresFactory {
     }
 
     fn validate(&self, config: &DestinationConfig) -> Result<()> {
+        config.section.reject_unknown_keys(
+            &[],
+            &[
+                "database",
+                "username",
+                "password",
+                "host",
+                "port",
+                "connect_timeout",
+                "sslmode",
+            ],
+        )?;
         PgCredentials::from_section(&config.section)?;
         if config.dataset_name.trim().is_empty() {
             return Err(sluice_core::Error::config(
