@@ -1263,3 +1263,44 @@ async fn deeply_nested_json_names_the_resource_and_url() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_post_is_not_repeated_when_the_server_may_have_accepted_it() {
+    let post = |retry_post: bool| {
+        move |s: &RestServer| {
+            json!({"client": {"base_url": s.url()}, "backoff_factor": 0.01, "max_attempts": 3,
+                "retry_post": retry_post,
+                "resources": [{"name": "items", "endpoint": {"path": "items/search", "method": "POST",
+                    "json": {"filter": {"group": 0}}, "paginator": "single_page"}}]})
+        }
+    };
+    // 500 after a POST: it may have been processed; one attempt, and the error says why.
+    let s = RestServer::start().await;
+    s.fail_every(1, 500);
+    let err = run(post(false)(&s)).await.unwrap_err().to_string();
+    assert_eq!(s.requests(), 1, "{err}");
+    assert!(
+        err.contains("'items'") && err.contains("not retried") && err.contains("retry_post"),
+        "{err}"
+    );
+    // 429 and 503: the server declined it; retried as usual.
+    for status in [429, 503] {
+        let s = RestServer::start().await;
+        s.fail_every(1, status);
+        let err = run(post(false)(&s)).await.unwrap_err().to_string();
+        assert_eq!(s.requests(), 3, "{status}: {err}");
+        assert!(!err.contains("not retried"), "{err}");
+    }
+    // retry_post = true: the user says repeating is safe.
+    let s = RestServer::start().await;
+    s.fail_every(1, 500);
+    run(post(true)(&s)).await.unwrap_err();
+    assert_eq!(s.requests(), 3);
+    // GETs are retried on 500 whatever retry_post says.
+    let s = RestServer::start().await;
+    s.fail_every(1, 500);
+    run(one(&s, json!({"path": "items/json_link"})))
+        .await
+        .unwrap_err();
+    assert!(s.requests() >= 2, "{}", s.requests());
+}

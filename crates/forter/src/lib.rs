@@ -138,6 +138,11 @@ pub struct ForterConfig {
     /// Requests per second over the whole source; unlimited when absent.
     #[serde(default)]
     pub rate_limit: Option<f64>,
+    /// Retry the POST resources (order status, decisions) also after a timeout or a 500, when
+    /// Forter may already have acted on the request. Off by default: only a refused connection,
+    /// a 429 and a 503 are retried for a POST.
+    #[serde(default)]
+    pub retry_post: bool,
     /// Most requests in flight.
     #[serde(default = "default_max_concurrency")]
     pub max_concurrency: usize,
@@ -177,6 +182,7 @@ impl Default for ForterConfig {
             backoff_factor: default_backoff_factor(),
             max_retry_delay: default_max_retry_delay(),
             rate_limit: None,
+            retry_post: false,
             max_concurrency: default_max_concurrency(),
             order_ids: Vec::new(),
             order_ids_file: None,
@@ -333,6 +339,7 @@ fn http_options(config: &ForterConfig, resources: Vec<Value>, client: Value) -> 
         "backoff_factor": config.backoff_factor,
         "max_retry_delay": config.max_retry_delay,
         "max_concurrency": config.max_concurrency.max(1),
+        "retry_post": config.retry_post,
     });
     if let Some(r) = config.rate_limit {
         v["rate_limit"] = json!(r);

@@ -68,6 +68,13 @@ pub struct RestApiConfig {
     /// Most boundary keys kept per incremental cursor (rows whose cursor equals the last value).
     #[serde(default = "default_max_boundary_keys")]
     pub max_boundary_keys: usize,
+    /// Retry POST requests like GETs. Off by default: a POST is retried only when the server
+    /// cannot have acted on it (the connection was never made, or it answered 429 or 503); a
+    /// timeout, a lost connection or another 5xx after a POST may mean it was accepted, and
+    /// repeating it could create a second order or decision. Set it for endpoints that are safe
+    /// to repeat (searches, lookups).
+    #[serde(default)]
+    pub retry_post: bool,
 }
 
 impl RestApiConfig {

@@ -83,6 +83,8 @@ pub(crate) struct HttpOptions {
     pub max_concurrency: usize,
     /// The origins that receive credentials.
     pub auth_scope: AuthScope,
+    /// Retry POSTs also when the server may have acted on them (see `RestApiConfig::retry_post`).
+    pub retry_post: bool,
 }
 
 /// A token bucket of capacity one: requests start at most `rate` per second, spaced evenly.
@@ -406,6 +408,28 @@ impl Http {
         Ok(rb)
     }
 
+    /// Whether a failed POST must not be sent again: the server may have acted on it and the
+    /// user did not say repeating it is safe.
+    fn holds_back_post(&self, req: &Request, may_have_acted: bool) -> bool {
+        matches!(req.method, Method::Post) && may_have_acted && !self.opts.retry_post
+    }
+
+    /// The end of an error message when a POST was not retried for that reason.
+    fn not_retried_note(
+        &self,
+        req: &Request,
+        may_have_acted: bool,
+        attempt: u32,
+        max_attempts: u32,
+    ) -> &'static str {
+        if attempt < max_attempts && self.holds_back_post(req, may_have_acted) {
+            " (not retried: the server may have accepted the POST; set retry_post = true in \
+             [source] if this endpoint is safe to repeat)"
+        } else {
+            ""
+        }
+    }
+
     /// Say once per origin that a request leaves the auth scope and goes without credentials.
     fn warn_withheld(&self, resource: &str, url: &Url) {
         let origin = url.origin();
@@ -487,7 +511,8 @@ impl Http {
                     } else {
                         describe_send_error(&e)
                     };
-                    if attempt < max_attempts {
+                    let may_have_acted = !e.is_connect();
+                    if attempt < max_attempts && !self.holds_back_post(req, may_have_acted) {
                         counters.retries.fetch_add(1, Ordering::Relaxed);
                         let wait = self.backoff(attempt, None);
                         tracing::warn!(resource, method, url = %shown, attempt, error = %what, wait_s = wait.as_secs_f64(), "request failed, retrying");
@@ -495,7 +520,8 @@ impl Http {
                         continue;
                     }
                     return Err(Error::transient(format!(
-                        "resource '{resource}': {method} {shown} failed after {attempt} attempts: {what}"
+                        "resource '{resource}': {method} {shown} failed after {attempt} attempts: {what}{}",
+                        self.not_retried_note(req, may_have_acted, attempt, max_attempts)
                     )));
                 }
             };
@@ -520,7 +546,8 @@ impl Http {
                 continue;
             }
             if is_retryable_status(status) {
-                if attempt < max_attempts {
+                let may_have_acted = !matches!(status, 429 | 503);
+                if attempt < max_attempts && !self.holds_back_post(req, may_have_acted) {
                     counters.retries.fetch_add(1, Ordering::Relaxed);
                     let wait = self.backoff(attempt, Some(&headers));
                     tracing::warn!(resource, method, url = %shown, attempt, status, wait_s = wait.as_secs_f64(), "retryable status, retrying");
@@ -528,7 +555,8 @@ impl Http {
                     continue;
                 }
                 return Err(Error::transient(format!(
-                    "resource '{resource}': {method} {shown} failed with status {status} {reason} after {attempt} attempts: {}",
+                    "resource '{resource}': {method} {shown} failed with status {status} {reason} after {attempt} attempts{}: {}",
+                    self.not_retried_note(req, may_have_acted, attempt, max_attempts),
                     excerpt(&text)
                 )));
             }

@@ -263,6 +263,7 @@ impl RestApiSource {
                 rate_limit: config.rate_limit,
                 max_concurrency: config.max_concurrency.max(1),
                 auth_scope,
+                retry_post: config.retry_post,
             },
             progress.clone(),
             redactor,
