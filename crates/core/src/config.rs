@@ -262,6 +262,23 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The fields of a Google Cloud service-account key file. Destinations that take one (BigQuery,
+/// the filesystem on `gs://`) accept them all in their credentials table, so that a key file can
+/// be pasted whole, and read only those they need.
+pub const GCP_SERVICE_ACCOUNT_KEYS: &[&str] = &[
+    "type",
+    "project_id",
+    "private_key_id",
+    "private_key",
+    "client_email",
+    "client_id",
+    "auth_uri",
+    "token_uri",
+    "auth_provider_x509_cert_url",
+    "client_x509_cert_url",
+    "universe_domain",
+];
+
 /// The merged values of one configuration section.
 #[derive(Clone, Default)]
 pub struct ConfigSection {

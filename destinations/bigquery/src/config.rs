@@ -15,6 +15,7 @@
 //!
 //! `credentials` may also be the whole service-account JSON as a string (dlt's native value).
 
+use sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS;
 use sluice_core::{DestinationConfig, Error, Result, Secret};
 
 /// Google's OAuth token endpoint, used when the service-account key names none.
@@ -102,29 +103,15 @@ pub const SETTINGS: &[&str] = &[
     "http_timeout",
     "file_upload_timeout",
 ];
-/// Keys accepted in `[destination.bigquery.credentials]`: the service-account fields (those
-/// sluice does not need are accepted so a key file can be pasted whole), a token, the endpoint.
-pub const CREDENTIALS: &[&str] = &[
-    "project_id",
-    "private_key",
-    "client_email",
-    "private_key_id",
-    "token_uri",
-    "access_token",
-    "api_endpoint",
-    "type",
-    "client_id",
-    "auth_uri",
-    "auth_provider_x509_cert_url",
-    "client_x509_cert_url",
-    "universe_domain",
-];
+/// Keys accepted in `[destination.bigquery.credentials]` besides the service-account fields
+/// ([`GCP_SERVICE_ACCOUNT_KEYS`]): a token, the endpoint.
+pub const CREDENTIALS: &[&str] = &["access_token", "api_endpoint"];
 
 impl BigQuerySettings {
     /// Read and check the settings; no I/O. The error lists every problem and how to fix it.
     pub fn resolve(config: &DestinationConfig) -> Result<Self> {
         let s = &config.section;
-        s.reject_unknown_keys(SETTINGS, CREDENTIALS)?;
+        s.reject_unknown_keys(SETTINGS, &[CREDENTIALS, GCP_SERVICE_ACCOUNT_KEYS].concat())?;
         let path = s.path().to_string();
         let mut problems: Vec<String> = Vec::new();
 

@@ -28,6 +28,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use sluice_core::capabilities::FileFormat;
+use sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS;
 use sluice_core::{ConfigSection, DestinationConfig, Error, Result, Secret};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -151,25 +152,14 @@ pub const SETTINGS: &[&str] = &[
     "max_state_files",
     "extra_placeholders",
 ];
-/// Keys accepted in `[destination.filesystem.credentials]`: S3, GCS (service-account fields;
-/// those sluice does not need are accepted so a key file can be pasted whole) and Azure.
+/// Keys accepted in `[destination.filesystem.credentials]` for S3 and Azure; GCS takes the
+/// service-account fields ([`GCP_SERVICE_ACCOUNT_KEYS`]).
 pub const CREDENTIALS: &[&str] = &[
     "aws_access_key_id",
     "aws_secret_access_key",
     "aws_session_token",
     "region_name",
     "endpoint_url",
-    "client_email",
-    "private_key",
-    "private_key_id",
-    "project_id",
-    "token_uri",
-    "type",
-    "client_id",
-    "auth_uri",
-    "auth_provider_x509_cert_url",
-    "client_x509_cert_url",
-    "universe_domain",
     "azure_storage_account_name",
     "azure_storage_account_key",
     "azure_storage_sas_token",
@@ -180,7 +170,7 @@ impl FilesystemSettings {
     /// and how to provide it.
     pub fn resolve(config: &DestinationConfig) -> Result<Self> {
         let section = &config.section;
-        section.reject_unknown_keys(SETTINGS, CREDENTIALS)?;
+        section.reject_unknown_keys(SETTINGS, &[CREDENTIALS, GCP_SERVICE_ACCOUNT_KEYS].concat())?;
         let path = section_path(config);
         let raw_url = section.get_str("bucket_url").ok_or_else(|| {
             Error::config(format!(
