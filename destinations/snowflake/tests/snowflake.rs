@@ -1,6 +1,6 @@
 //! The Snowflake client and destination against a Snowflake protocol peer (fakesnow in server
 //! mode, started by `scripts/services/fakesnow.sh`; `make test` sets `SLUICE_TEST_SNOWFLAKE_URL`).
-//! Without that variable the tests print a notice and pass without running.
+//! Without that variable the tests print a notice and pass without running; under CI they fail.
 
 use arrow::array::{
     ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array,
@@ -25,16 +25,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 const DATABASE: &str = "SLUICE_TEST";
 
 fn peer() -> Option<String> {
-    match std::env::var("SLUICE_TEST_SNOWFLAKE_URL") {
-        Ok(u) if !u.trim().is_empty() => Some(u.trim().to_string()),
-        _ => {
-            eprintln!(
-                "SKIPPED: SLUICE_TEST_SNOWFLAKE_URL is not set (run `make test`, or \
-                 `eval $(bash scripts/services/fakesnow.sh start)`)"
-            );
-            None
-        }
-    }
+    sluice_core::test_support::service_url("SLUICE_TEST_SNOWFLAKE_URL", "the snowflake tests")
 }
 
 fn creds(url: &str) -> SnowflakeCredentials {
@@ -747,4 +738,78 @@ async fn key_pair_login_runs_statements() {
             && !err.contains("not-the-passphrase"),
         "{err}"
     );
+}
+
+/// Atomicity where it matters: the second table's `COPY INTO` fails inside the commit, so the
+/// first table's rows, already copied in the same transaction, must not be visible, and the load
+/// is not recorded. (A test that aborts before the commit cannot tell: the COPY statements only
+/// run at commit time.) DDL runs before `BEGIN` and Snowflake commits DDL on its own: the tables
+/// stay, empty, and the next attempt reuses them.
+#[tokio::test]
+async fn a_copy_failing_in_the_commit_rolls_back_the_tables_before_it() {
+    let Some(url) = peer() else { return };
+    let ds = dataset("atomic");
+    let mut d = connect(&url, &ds).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Table::new("a").with_column(Column::new("id", DataType::Bigint));
+    let b = Table::new("b").with_column(Column::new("id", DataType::Bigint));
+    let fa = write_parquet(
+        dir.path(),
+        "a.0.parquet",
+        &a,
+        vec![Arc::new(Int64Array::from(vec![1, 2]))],
+    );
+    // b's file holds text where the table has a number: its COPY fails.
+    let b_as_text = Table::new("b").with_column(Column::new("id", DataType::Text));
+    let fb = write_parquet(
+        dir.path(),
+        "b.0.parquet",
+        &b_as_text,
+        vec![Arc::new(StringArray::from(vec!["not a number"]))],
+    );
+    let mut schema = schema_with(&a);
+    schema.tables.insert(b.name.clone(), b.clone());
+    let ja = job(
+        "5000.1",
+        WriteDisposition::Append,
+        MergeStrategy::DeleteInsert,
+        &a,
+        vec![fa],
+        2,
+    );
+    let jb = job(
+        "5000.1",
+        WriteDisposition::Append,
+        MergeStrategy::DeleteInsert,
+        &b,
+        vec![fb],
+        1,
+    );
+    d.begin_load("5000.1").await.unwrap();
+    d.apply_schema_changes(&[
+        SchemaChange::CreateTable { table: a.clone() },
+        SchemaChange::CreateTable { table: b.clone() },
+    ])
+    .await
+    .unwrap();
+    d.write_chain(&ja).await.unwrap();
+    d.write_chain(&jb).await.unwrap();
+    let err = d
+        .commit_load(&LoadCommit {
+            load_id: "5000.1".into(),
+            schema: schema.clone(),
+            state: None,
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("5000.1"), "{err}");
+    let count = |t: &str| format!("SELECT COUNT(*) FROM \"{}\".\"{t}\"", ds.to_uppercase());
+    assert_eq!(
+        cells(&d.query(&count("A")).await.unwrap()),
+        vec![vec!["0"]],
+        "the first table's COPY was rolled back with the failed second one"
+    );
+    assert_eq!(cells(&d.query(&count("B")).await.unwrap()), vec![vec!["0"]]);
+    assert!(!d.is_loaded("5000.1").await.unwrap());
 }
