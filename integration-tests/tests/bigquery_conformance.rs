@@ -7,16 +7,10 @@ use sluice_integration_tests::conformance::Target;
 use std::sync::Arc;
 
 fn target() -> Option<Target> {
-    let endpoint = match std::env::var("SLUICE_TEST_BIGQUERY_ENDPOINT") {
-        Ok(e) if !e.is_empty() => e,
-        _ => {
-            eprintln!(
-                "SLUICE_TEST_BIGQUERY_ENDPOINT is not set: skipping the BigQuery conformance case \
-                 (run scripts/services/bqemulator.sh start)"
-            );
-            return None;
-        }
-    };
+    let endpoint = sluice_core::test_support::service_url(
+        "SLUICE_TEST_BIGQUERY_ENDPOINT",
+        "the bigquery conformance suite",
+    )?;
     let mut registry = Registry::new();
     registry.register(Arc::new(sluice_bigquery::BigQueryFactory));
     let config = ConfigProvider::empty().with_env([

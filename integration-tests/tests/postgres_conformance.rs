@@ -5,10 +5,10 @@ use sluice_integration_tests::conformance::Target;
 use std::sync::Arc;
 
 fn target() -> Option<Target> {
-    let Ok(url) = std::env::var("SLUICE_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPED: SLUICE_TEST_POSTGRES_URL is not set (make test sets it)");
-        return None;
-    };
+    let url = sluice_core::test_support::service_url(
+        "SLUICE_TEST_POSTGRES_URL",
+        "the postgres conformance suite",
+    )?;
     let mut registry = Registry::new();
     registry.register(Arc::new(sluice_postgres::PostgresFactory));
     Some(Target {

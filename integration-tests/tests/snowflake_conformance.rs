@@ -6,10 +6,10 @@ use sluice_integration_tests::conformance::Target;
 use std::sync::Arc;
 
 fn target() -> Option<Target> {
-    let Ok(url) = std::env::var("SLUICE_TEST_SNOWFLAKE_URL") else {
-        eprintln!("SKIPPED: SLUICE_TEST_SNOWFLAKE_URL is not set (make test sets it)");
-        return None;
-    };
+    let url = sluice_core::test_support::service_url(
+        "SLUICE_TEST_SNOWFLAKE_URL",
+        "the snowflake conformance suite",
+    )?;
     let mut registry = Registry::new();
     registry.register(Arc::new(sluice_snowflake::SnowflakeFactory));
     Some(Target {

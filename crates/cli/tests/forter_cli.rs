@@ -167,13 +167,19 @@ async fn forter_example_loads_the_same_into_every_destination() {
             )],
         ),
     ];
-    if let Ok(url) = std::env::var("SLUICE_TEST_POSTGRES_URL") {
+    if let Some(url) = sluice_core::test_support::service_url(
+        "SLUICE_TEST_POSTGRES_URL",
+        "the forter example into postgres",
+    ) {
         targets.push((
             "postgres",
             vec![("DESTINATION__POSTGRES__CREDENTIALS", url)],
         ));
     }
-    if let Ok(url) = std::env::var("SLUICE_TEST_SNOWFLAKE_URL") {
+    if let Some(url) = sluice_core::test_support::service_url(
+        "SLUICE_TEST_SNOWFLAKE_URL",
+        "the forter example into snowflake",
+    ) {
         targets.push((
             "snowflake",
             vec![
@@ -194,7 +200,10 @@ async fn forter_example_loads_the_same_into_every_destination() {
             ],
         ));
     }
-    if let Ok(endpoint) = std::env::var("SLUICE_TEST_BIGQUERY_ENDPOINT") {
+    if let Some(endpoint) = sluice_core::test_support::service_url(
+        "SLUICE_TEST_BIGQUERY_ENDPOINT",
+        "the forter example into bigquery",
+    ) {
         targets.push((
             "bigquery",
             vec![

@@ -71,13 +71,11 @@ fn arrow_type_of(duckdb_type: &str) -> String {
 
 #[test]
 fn s3_parquet_reads_back_like_the_duckdb_destination() {
-    let (Ok(endpoint), Ok(python)) = (
-        std::env::var("SLUICE_TEST_S3_ENDPOINT"),
-        std::env::var("SLUICE_TEST_S3_PYTHON"),
+    let what = "the S3 lake test";
+    let (Some(endpoint), Some(python)) = (
+        sluice_core::test_support::service_url("SLUICE_TEST_S3_ENDPOINT", what),
+        sluice_core::test_support::service_url("SLUICE_TEST_S3_PYTHON", what),
     ) else {
-        eprintln!(
-            "SKIPPED: SLUICE_TEST_S3_ENDPOINT / SLUICE_TEST_S3_PYTHON are not set (make test sets them)"
-        );
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

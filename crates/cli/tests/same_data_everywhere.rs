@@ -76,17 +76,21 @@ fn every_destination_holds_the_same_tables_and_rows() {
     );
     assert_eq!(fs, reference, "filesystem");
 
-    if let Ok(url) = std::env::var("SLUICE_TEST_POSTGRES_URL") {
+    if let Some(url) = sluice_core::test_support::service_url(
+        "SLUICE_TEST_POSTGRES_URL",
+        "the postgres comparison",
+    ) {
         let pg = load_and_count(
             tmp.path(),
             "postgres",
             &[("DESTINATION__POSTGRES__CREDENTIALS", url)],
         );
         assert_eq!(pg, reference, "postgres");
-    } else {
-        eprintln!("SKIPPED postgres: SLUICE_TEST_POSTGRES_URL is not set");
     }
-    if let Ok(url) = std::env::var("SLUICE_TEST_SNOWFLAKE_URL") {
+    if let Some(url) = sluice_core::test_support::service_url(
+        "SLUICE_TEST_SNOWFLAKE_URL",
+        "the snowflake comparison",
+    ) {
         let sf = load_and_count(
             tmp.path(),
             "snowflake",
@@ -111,10 +115,11 @@ fn every_destination_holds_the_same_tables_and_rows() {
             ],
         );
         assert_eq!(sf, reference, "snowflake");
-    } else {
-        eprintln!("SKIPPED snowflake: SLUICE_TEST_SNOWFLAKE_URL is not set");
     }
-    if let Ok(endpoint) = std::env::var("SLUICE_TEST_BIGQUERY_ENDPOINT") {
+    if let Some(endpoint) = sluice_core::test_support::service_url(
+        "SLUICE_TEST_BIGQUERY_ENDPOINT",
+        "the bigquery comparison",
+    ) {
         let bq = load_and_count(
             tmp.path(),
             "bigquery",
@@ -127,7 +132,5 @@ fn every_destination_holds_the_same_tables_and_rows() {
             ],
         );
         assert_eq!(bq, reference, "bigquery");
-    } else {
-        eprintln!("SKIPPED bigquery: SLUICE_TEST_BIGQUERY_ENDPOINT is not set");
     }
 }

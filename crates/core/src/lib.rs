@@ -18,6 +18,7 @@ pub mod schema;
 pub mod source;
 pub mod sql;
 pub mod state;
+pub mod test_support;
 pub mod types;
 
 pub use capabilities::{Capabilities, CaseFold, FileFormat};

@@ -19,15 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 static N: AtomicU32 = AtomicU32::new(0);
 
 fn endpoint() -> Option<String> {
-    match std::env::var("SLUICE_TEST_BIGQUERY_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            eprintln!(
-                "SLUICE_TEST_BIGQUERY_ENDPOINT is not set: skipping (run scripts/services/bqemulator.sh start)"
-            );
-            None
-        }
-    }
+    sluice_core::test_support::service_url("SLUICE_TEST_BIGQUERY_ENDPOINT", "the bigquery tests")
 }
 
 async fn connect(endpoint: &str, case: &str) -> BigQueryDestination {

@@ -60,12 +60,10 @@ impl Target {
     }
 
     async fn s3(name: &str) -> Option<Self> {
-        let Ok(endpoint) = std::env::var("SLUICE_TEST_S3_ENDPOINT") else {
-            println!(
-                "SKIPPED: S3 test {name}: SLUICE_TEST_S3_ENDPOINT is not set (run scripts/services/moto.sh start)"
-            );
-            return None;
-        };
+        let endpoint = sluice_core::test_support::service_url(
+            "SLUICE_TEST_S3_ENDPOINT",
+            &format!("S3 test {name}"),
+        )?;
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let bucket: String = format!("sluice-{name}-{}-{n}", std::process::id())
             .to_lowercase()

@@ -24,16 +24,11 @@ const SECRET: &str = "test-secret-access-key/0001";
 const TOKEN: &str = "test-session-token-FQoGZXIvYXdzE0001";
 
 fn endpoint(test: &str) -> Option<String> {
-    match std::env::var("SLUICE_TEST_S3_ENDPOINT") {
-        Ok(e) if !e.trim().is_empty() => Some(e.trim().trim_end_matches('/').to_string()),
-        _ => {
-            eprintln!(
-                "SKIPPED: S3 stage test {test}: SLUICE_TEST_S3_ENDPOINT is not set \
-                 (run `eval \"$(bash scripts/services/moto.sh start)\"`)"
-            );
-            None
-        }
-    }
+    sluice_core::test_support::service_url(
+        "SLUICE_TEST_S3_ENDPOINT",
+        &format!("S3 stage test {test}"),
+    )
+    .map(|e| e.trim_end_matches('/').to_string())
 }
 
 /// The Python of the fakesnow virtualenv, which has snowflake-connector-python. The S3 tests

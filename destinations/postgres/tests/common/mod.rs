@@ -16,15 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The test server URL, or `None` (with a printed notice) when the variable is unset.
 pub fn pg_url(test: &str) -> Option<String> {
-    match std::env::var("SLUICE_TEST_POSTGRES_URL") {
-        Ok(u) if !u.trim().is_empty() => Some(u),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: SLUICE_TEST_POSTGRES_URL is not set (start a server with scripts/services/postgres.sh start)"
-            );
-            None
-        }
-    }
+    sluice_core::test_support::service_url("SLUICE_TEST_POSTGRES_URL", test)
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
