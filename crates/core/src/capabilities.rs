@@ -80,6 +80,10 @@ pub struct Capabilities {
     pub merge_strategies: Vec<MergeStrategy>,
     /// Largest decimal precision.
     pub max_decimal_precision: u32,
+    /// Most columns a table may have (Postgres 1 600, BigQuery 10 000); `None` for no limit.
+    /// The pipeline checks it before a package is committed, so a table that would exceed it
+    /// fails the run with the table's name instead of a failure deep in a `CREATE TABLE`.
+    pub max_columns_per_table: Option<usize>,
     /// SQL type for a column (unused by destinations that do not speak SQL).
     pub type_mapper: TypeMapper,
 }

@@ -505,6 +505,7 @@ mod tests {
             supports_transactions: true,
             merge_strategies: vec![MergeStrategy::DeleteInsert],
             max_decimal_precision: 38,
+            max_columns_per_table: None,
             type_mapper: standard_sql_type,
         }
     }

@@ -9,8 +9,8 @@ use crate::paths::{self, PipelinePaths, write_atomic};
 use crate::state::PipelineState;
 use futures::StreamExt;
 use sluice_core::{
-    ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory, Error,
-    LoadCommit, Registry, Result, Schema, SchemaContract, Source, SourceEvent, SourceStream,
+    Capabilities, ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory,
+    Error, LoadCommit, Registry, Result, Schema, SchemaContract, Source, SourceEvent, SourceStream,
     TableJob, WriteDisposition,
 };
 use sluice_normalize::{Normalizer, NormalizerConfig};
@@ -411,6 +411,7 @@ impl Pipeline {
         tracing::info!("extracted and normalized {items_seen} item(s) from source {source_name}");
         let warnings = normalizer.stats().warnings.clone();
         let mut schema = normalizer.into_schema();
+        check_column_limit(&schema, &caps, self.factory.name())?;
         schema.bump_version();
         let changes = schema.changes_since(&stored);
 
@@ -509,6 +510,27 @@ impl Pipeline {
         }
         info
     }
+}
+
+/// A table with more columns than the destination allows fails the run before its package is
+/// committed (so it is not left pending, failing every later run), naming the table and what to do.
+fn check_column_limit(schema: &Schema, caps: &Capabilities, destination: &str) -> Result<()> {
+    let Some(max) = caps.max_columns_per_table else {
+        return Ok(());
+    };
+    for table in schema.tables.values() {
+        let n = table.complete_columns().count();
+        if n > max {
+            return Err(Error::schema(format!(
+                "table {} would have {n} columns, more than the {max} a {destination} table can \
+                 hold: lower max_table_nesting for its resource so that deep objects are stored \
+                 as JSON, declare a wide object as a json column in the resource's columns, or \
+                 load it into a destination without that limit (duckdb, filesystem)",
+                table.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn read_schema(paths: &PipelinePaths, name: &str) -> Result<Option<Schema>> {

@@ -86,6 +86,7 @@ pub fn capabilities() -> Capabilities {
         supports_transactions: false,
         merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
         max_decimal_precision: 76,
+        max_columns_per_table: Some(10_000),
         type_mapper: bigquery_sql_type,
     }
 }

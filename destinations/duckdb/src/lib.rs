@@ -57,6 +57,7 @@ pub fn capabilities() -> Capabilities {
         supports_transactions: true,
         merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
         max_decimal_precision: 38,
+        max_columns_per_table: None,
         type_mapper: duckdb_sql_type,
     }
 }

@@ -84,6 +84,7 @@ pub fn capabilities() -> Capabilities {
         supports_transactions: false,
         merge_strategies: Vec::new(),
         max_decimal_precision: 38,
+        max_columns_per_table: None,
         type_mapper: standard_sql_type,
     }
 }

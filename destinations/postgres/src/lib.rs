@@ -59,6 +59,7 @@ pub fn capabilities() -> Capabilities {
         supports_transactions: true,
         merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
         max_decimal_precision: 38,
+        max_columns_per_table: Some(1600),
         type_mapper: postgres_sql_type,
     }
 }
