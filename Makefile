@@ -6,7 +6,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/sluice/target
 export SLUICE_CACHE_DIR ?= $(HOME)/.cache/sluice
 export SLUICE_SERVICES_DIR ?= $(CURDIR)/.services
 
-.PHONY: build test demo lint fmt bench bench-rest bench-destinations
+.PHONY: build test demo lint fmt bench bench-rest bench-destinations fuzz
 
 build:
 	cargo build --workspace
@@ -31,6 +31,11 @@ bench-rest:
 ## Bulk-write throughput of the destinations (DuckDB; Postgres when SLUICE_TEST_POSTGRES_URL is set).
 bench-destinations:
 	cargo run -p sluice-integration-tests --bin dest-bench -- 1000000
+
+## The randomized differential test of the REST page splitter, for SLUICE_FUZZ_SECONDS (600).
+## A failure prints its seed: replay with SLUICE_FUZZ_SEED=N. A short run is part of `make test`.
+fuzz:
+	SLUICE_FUZZ_SECONDS=$${SLUICE_FUZZ_SECONDS:-600} cargo test --workspace --lib raw_items_fuzz -- --nocapture
 
 lint:
 	cargo fmt --all -- --check

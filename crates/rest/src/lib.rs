@@ -49,6 +49,8 @@ pub mod jsonpath;
 mod paginator;
 pub mod progress;
 mod raw_items;
+#[cfg(test)]
+mod raw_items_fuzz;
 mod source;
 mod template;
 
