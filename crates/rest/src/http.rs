@@ -446,26 +446,13 @@ impl Http {
         );
     }
 
-    /// Send a request with retries. Errors name the resource and the redacted URL; no
-    /// configured secret appears in them.
+    /// Send a request with retries. Errors name the resource and the URL as [`Redactor::url`]
+    /// shows it; the caller ([`crate::pages`]) passes every error through the redactor once more,
+    /// for a secret that reached a message another way (an API echoing it into its body).
     ///
     /// With `items_at`, the items at that key path are split off the body unparsed (see
     /// [`crate::raw_items`]).
     pub async fn send(
-        &self,
-        resource: &str,
-        req: &Request,
-        auth: &Auth,
-        actions: &[ResponseAction],
-        items_at: Option<&[String]>,
-    ) -> Result<Outcome> {
-        self.send_redacted(resource, req, auth, actions, items_at)
-            .await
-            .map_err(|e| self.redactor.error(e))
-    }
-
-    /// [`Http::send`] without the final pass of the redactor over the error.
-    async fn send_redacted(
         &self,
         resource: &str,
         req: &Request,

@@ -46,6 +46,7 @@ mod credentials;
 mod http;
 mod incremental;
 pub mod jsonpath;
+mod pages;
 mod paginator;
 pub mod progress;
 mod raw_items;
