@@ -12,6 +12,19 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Keys accepted in `[destination.postgres]` (besides `credentials`).
+pub const SETTINGS: &[&str] = &[];
+/// Keys accepted in `[destination.postgres.credentials]`.
+pub const CREDENTIALS: &[&str] = &[
+    "database",
+    "username",
+    "password",
+    "host",
+    "port",
+    "connect_timeout",
+    "sslmode",
+];
+
 /// How TLS is used, as libpq's `sslmode` (without certificate verification, like libpq's
 /// `prefer` and `require`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

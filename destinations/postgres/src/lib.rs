@@ -119,18 +119,9 @@ impl DestinationFactory for PostgresFactory {
     }
 
     fn validate(&self, config: &DestinationConfig) -> Result<()> {
-        config.section.reject_unknown_keys(
-            &[],
-            &[
-                "database",
-                "username",
-                "password",
-                "host",
-                "port",
-                "connect_timeout",
-                "sslmode",
-            ],
-        )?;
+        config
+            .section
+            .reject_unknown_keys(credentials::SETTINGS, credentials::CREDENTIALS)?;
         PgCredentials::from_section(&config.section)?;
         if config.dataset_name.trim().is_empty() {
             return Err(sluice_core::Error::config(

@@ -22,6 +22,23 @@ use sluice_core::config::{ConfigSection, Secret};
 use sluice_core::{Error, Result};
 use std::fmt;
 
+/// Keys accepted in `[destination.snowflake]` (besides `credentials`).
+pub const SETTINGS: &[&str] = &["stage_name"];
+/// Keys accepted in `[destination.snowflake.credentials]`.
+pub const CREDENTIALS: &[&str] = &[
+    "base_url",
+    "database",
+    "username",
+    "host",
+    "account",
+    "password",
+    "private_key",
+    "private_key_path",
+    "private_key_passphrase",
+    "warehouse",
+    "role",
+];
+
 /// Resolved Snowflake connection settings.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SnowflakeCredentials {

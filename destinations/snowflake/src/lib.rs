@@ -110,22 +110,9 @@ pub fn snowflake_sql_type(column: &Column) -> String {
 
 /// Resolve the settings of a destination config (no I/O).
 pub fn settings(config: &DestinationConfig) -> Result<SnowflakeSettings> {
-    config.section.reject_unknown_keys(
-        &["stage_name"],
-        &[
-            "base_url",
-            "database",
-            "username",
-            "host",
-            "account",
-            "password",
-            "private_key",
-            "private_key_path",
-            "private_key_passphrase",
-            "warehouse",
-            "role",
-        ],
-    )?;
+    config
+        .section
+        .reject_unknown_keys(credentials::SETTINGS, credentials::CREDENTIALS)?;
     let credentials = SnowflakeCredentials::from_section(&config.section)?;
     if config.dataset_name.trim().is_empty() {
         return Err(Error::config(
