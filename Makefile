@@ -32,10 +32,11 @@ bench-rest:
 bench-destinations:
 	cargo run -p sluice-integration-tests --bin dest-bench -- 1000000
 
-## The randomized differential test of the REST page splitter, for SLUICE_FUZZ_SECONDS (600).
-## A failure prints its seed: replay with SLUICE_FUZZ_SEED=N. A short run is part of `make test`.
+## The randomized tests (REST page splitter, normalizer, config parsers), side by side for
+## SLUICE_FUZZ_SECONDS (600) each, from the corpus in fuzz/corpus/. A failure prints its seed:
+## replay with SLUICE_FUZZ_SEED=N. A short run of each is part of `make test`.
 fuzz:
-	SLUICE_FUZZ_SECONDS=$${SLUICE_FUZZ_SECONDS:-600} cargo test --workspace --lib raw_items_fuzz -- --nocapture
+	bash scripts/fuzz.sh
 
 lint:
 	cargo fmt --all -- --check

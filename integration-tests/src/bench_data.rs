@@ -158,6 +158,8 @@ pub async fn load_bench_file(
                 rows,
             },
             nested: vec![],
+            schema_name: "bench".into(),
+            scratch_dir: file.with_extension("scratch"),
         })
         .await?;
     dest.commit_load(&LoadCommit {

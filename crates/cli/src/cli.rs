@@ -159,11 +159,24 @@ pub struct PipelineArgs {
 pub enum PipelineCommand {
     /// State, schemas and packages of the pipeline.
     Info,
-    /// The loaded tables with row counts and their first rows.
+    /// The pipeline's dashboard in the browser: overview, schema, data with a SQL box, state,
+    /// loads and the last run's trace (served on 127.0.0.1 until Ctrl-C).
     Show {
-        /// Rows to show per table.
+        /// First rows to show per table.
         #[arg(long, default_value_t = 3)]
         rows: usize,
+        /// Port to listen on (default: a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Print the URL without opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// Write the dashboard as static files into DIR instead of serving it.
+        #[arg(long, value_name = "DIR", conflicts_with = "text")]
+        export: Option<std::path::PathBuf>,
+        /// Print the tables with row counts and their first rows as text instead.
+        #[arg(long)]
+        text: bool,
     },
     /// The schema as YAML (or JSON).
     Schema {
@@ -216,9 +229,9 @@ pub struct QueryArgs {
 /// Run the parsed command.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run(args) => crate::run::run(args).await,
+        Command::Run(args) => crate::run::run(args, cli.quiet).await,
         Command::Check(args) => crate::check::run(args).await,
-        Command::LoadFile(args) => crate::load_file::run(args).await,
+        Command::LoadFile(args) => crate::load_file::run(args, cli.quiet).await,
         Command::Destinations => {
             let registry = sluice::registry();
             for f in registry.factories() {

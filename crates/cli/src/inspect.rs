@@ -21,7 +21,25 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
     let state = PipelineState::load(&paths.state_file(), &args.name)?;
     match args.command {
         PipelineCommand::Info => info(&paths, &state),
-        PipelineCommand::Show { rows } => show(&args.name, &dir, &paths, &state, rows).await,
+        PipelineCommand::Show {
+            rows,
+            port,
+            no_browser,
+            export,
+            text,
+        } => {
+            if text {
+                show_text(&args.name, &dir, &paths, &state, rows).await
+            } else {
+                let options = crate::dashboard::ShowOptions {
+                    rows,
+                    port,
+                    no_browser,
+                    export,
+                };
+                crate::dashboard::show(&args.name, &dir, &paths, &state, options).await
+            }
+        }
         PipelineCommand::Schema { format, schema } => {
             let name = schema
                 .or_else(|| state.default_schema_name.clone())
@@ -232,7 +250,7 @@ fn print_package(paths: &PipelinePaths, p: &Package) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn show(
+async fn show_text(
     name: &str,
     dir: &std::path::Path,
     paths: &PipelinePaths,

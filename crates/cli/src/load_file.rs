@@ -5,8 +5,8 @@ use anyhow::Context;
 use sluice_core::{ContractMode, ResourceHints, SchemaContract, WriteDisposition};
 use sluice_pipeline::{FileSource, Pipeline, PipelineOptions};
 
-/// Load the files and print dlt's load info.
-pub async fn run(args: LoadFileArgs) -> anyhow::Result<()> {
+/// Load the files and print dlt's load info (`quiet`: no progress line).
+pub async fn run(args: LoadFileArgs, quiet: bool) -> anyhow::Result<()> {
     for p in &args.paths {
         if !p.is_file() {
             anyhow::bail!("input file {} does not exist or is not a file", p.display());
@@ -41,10 +41,10 @@ pub async fn run(args: LoadFileArgs) -> anyhow::Result<()> {
     let source = FileSource::new(&args.table, args.paths.clone())
         .with_source_name(&args.target.pipeline_name)
         .with_hints(hints);
-    let info = pipeline
-        .run(Box::new(source))
-        .await
-        .with_context(|| format!("pipeline {} failed", args.target.pipeline_name))?;
+    let display = crate::progress::show(None, pipeline.progress(), quiet);
+    let result = pipeline.run(Box::new(source)).await;
+    crate::progress::finish(display);
+    let info = result.with_context(|| format!("pipeline {} failed", args.target.pipeline_name))?;
     print!("{info}");
     Ok(())
 }

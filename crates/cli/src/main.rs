@@ -3,6 +3,7 @@
 
 mod check;
 mod cli;
+mod dashboard;
 mod inspect;
 mod load_file;
 mod output;

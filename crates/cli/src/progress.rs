@@ -1,10 +1,15 @@
-//! A one-line progress display on a terminal for sources that expose counters (the REST and
-//! Forter sources). Off a terminal the sources log a line per resource every few seconds instead.
+//! A one-line progress display on a terminal, redrawn four times a second: while extracting,
+//! the source's counters (requests, rows, retries per resource, for the REST and Forter
+//! sources) and the normalizer's (items, rows written, rates); while loading, the table chain
+//! being written, tables and rows done of the total, and the rate. Off a terminal the source and
+//! the pipeline log the same facts as lines instead (every few seconds, and per table chain);
+//! `--quiet` shows neither.
 
+use sluice_pipeline::progress::{RunCounts, RunProgress, Step, rate};
 use sluice_rest::{Progress, ResourceCounts};
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The status line for a snapshot of counters.
 pub fn status_line(counts: &[ResourceCounts], elapsed: Duration) -> String {
@@ -32,18 +37,55 @@ pub fn status_line(counts: &[ResourceCounts], elapsed: Duration) -> String {
     line
 }
 
-/// Redraw the status line on stderr until the returned guard is dropped; does nothing when
-/// stderr is not a terminal.
-pub fn show(progress: Option<Arc<Progress>>) -> Option<tokio::task::JoinHandle<()>> {
-    let progress = progress?;
-    if !std::io::stderr().is_terminal() {
+/// The status line of the load step.
+pub fn load_line(run: &RunCounts) -> String {
+    let (tables, tables_done) = run.tables;
+    let (rows, rows_done) = run.rows;
+    format!(
+        "[{:>6.1}s] loading {} ({tables_done}/{tables} tables), {rows_done}/{rows} rows ({})",
+        run.step_elapsed.as_secs_f64(),
+        run.table,
+        rate(rows_done, run.step_elapsed)
+    )
+}
+
+/// The status line of the extract step: the source's counters when it has them, then the
+/// normalizer's.
+pub fn extract_line(counts: Option<&[ResourceCounts]>, run: &RunCounts) -> String {
+    let normalized = format!(
+        "{} items normalized ({}), {} rows written",
+        run.items,
+        rate(run.items, run.step_elapsed),
+        run.rows_normalized
+    );
+    match counts {
+        Some(c) => format!("{} | {normalized}", status_line(c, run.step_elapsed)),
+        None => format!("[{:>6.1}s] {normalized}", run.step_elapsed.as_secs_f64()),
+    }
+}
+
+/// Redraw the status line on stderr until [`finish`]; does nothing when stderr is not a
+/// terminal or `quiet` is set.
+pub fn show(
+    progress: Option<Arc<Progress>>,
+    run: Arc<RunProgress>,
+    quiet: bool,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if quiet || !std::io::stderr().is_terminal() {
         return None;
     }
-    let started = Instant::now();
     Some(tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            let line = status_line(&progress.snapshot(), started.elapsed());
+            let counts = run.snapshot();
+            let line = match counts.step {
+                Step::Idle => continue,
+                Step::Extract => {
+                    let source = progress.as_ref().map(|p| p.snapshot());
+                    extract_line(source.as_deref(), &counts)
+                }
+                Step::Load => load_line(&counts),
+            };
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "\r\x1b[2K{line}");
             let _ = err.flush();

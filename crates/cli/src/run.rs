@@ -152,8 +152,8 @@ pub(crate) fn build_source(
     }
 }
 
-/// Run the pipeline file.
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+/// Run the pipeline file (`quiet`: no progress line).
+pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     let file = parse(&args.pipeline_file)?;
     let name = args
         .pipeline_name
@@ -182,7 +182,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     options.dataset_name = dataset;
     let mut pipeline = Pipeline::new(&sluice::registry(), options)?;
     let (source, progress) = build_source(&file, &name, &config, &args.pipeline_file)?;
-    let display = crate::progress::show(progress);
+    let display = crate::progress::show(progress, pipeline.progress(), quiet);
     let result = pipeline.run(source).await;
     crate::progress::finish(display);
     let info = result.with_context(|| format!("pipeline {name} failed"))?;

@@ -76,7 +76,11 @@ pub struct Capabilities {
     pub preferred_file_format: FileFormat,
     /// Whether schema changes, data and the load record commit in one transaction.
     pub supports_transactions: bool,
-    /// Merge strategies the destination implements.
+    /// Merge strategies the destination implements. The pipeline refuses a merge with any other
+    /// strategy before the package is committed, and an upsert without a primary key, so a
+    /// destination's `write_chain` only sees strategies it listed here. Empty means the
+    /// destination cannot merge and appends the rows of a merge table instead (the filesystem,
+    /// as dlt's), with a warning.
     pub merge_strategies: Vec<MergeStrategy>,
     /// Largest decimal precision.
     pub max_decimal_precision: u32,
@@ -86,6 +90,29 @@ pub struct Capabilities {
     pub max_columns_per_table: Option<usize>,
     /// SQL type for a column (unused by destinations that do not speak SQL).
     pub type_mapper: TypeMapper,
+}
+
+impl Default for Capabilities {
+    /// A destination that keeps identifiers as they are (of any length, compared by case),
+    /// quotes them with `"`, loads Parquet without a transaction, cannot merge (merge tables are
+    /// appended), has no column limit and spells types as standard SQL. A destination starts
+    /// from this and sets what differs: `Capabilities { casefold: CaseFold::Lower, ..Default::default() }`.
+    fn default() -> Self {
+        Self {
+            max_identifier_length: usize::MAX,
+            max_column_identifier_length: usize::MAX,
+            casefold: CaseFold::None,
+            case_sensitive: true,
+            identifier_quote: '"',
+            escape_quote_with_backslash: false,
+            preferred_file_format: FileFormat::Parquet,
+            supports_transactions: false,
+            merge_strategies: Vec::new(),
+            max_decimal_precision: 38,
+            max_columns_per_table: None,
+            type_mapper: standard_sql_type,
+        }
+    }
 }
 
 impl Capabilities {

@@ -247,8 +247,8 @@ fn check_keys(table: &toml::Table, accepted: &[&str], path: &str) -> Result<()> 
     )))
 }
 
-/// Levenshtein distance of two short keys.
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance of two short keys (for "did you mean" hints).
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -16,7 +16,7 @@
 
 use crate::capabilities::Capabilities;
 use crate::config::ConfigSection;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::schema::{MergeStrategy, Schema, SchemaChange, Table, WriteDisposition};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -78,6 +78,13 @@ pub struct ChainJob {
     pub root: TableJob,
     /// Its nested tables (all that exist in the schema), parents before children.
     pub nested: Vec<TableJob>,
+    /// The name of the package's schema (the source name), for file layouts and messages.
+    pub schema_name: String,
+    /// A folder the destination owns for this package, for records that must survive a
+    /// retried load (BigQuery keeps the ids of its load jobs there). It is the same folder on
+    /// every attempt to load the package and goes away with the package; it may not exist yet.
+    /// A destination never writes anywhere else in the package.
+    pub scratch_dir: PathBuf,
 }
 
 impl ChainJob {
@@ -119,6 +126,36 @@ pub struct LoadCommit {
 }
 
 /// A connected destination bound to one dataset.
+///
+/// # The load contract
+///
+/// The pipeline loads one package at a time, in this order, and a destination may rely on it:
+///
+/// 1. [`is_loaded`](Self::is_loaded) — when the load id is recorded, nothing else is called for
+///    it (a package whose commit succeeded but whose local bookkeeping did not is never loaded
+///    twice);
+/// 2. [`begin_load`](Self::begin_load) — open the transaction, where there is one;
+/// 3. [`stored_schema`](Self::stored_schema), then
+///    [`apply_schema_changes`](Self::apply_schema_changes) with what differs (changes that exist
+///    already must be tolerated: a retried load applies them again);
+/// 4. [`write_chain`](Self::write_chain) once per root table that has rows (or is replaced).
+///    The pipeline has already checked the chain against the capabilities: its merge strategy
+///    is one of [`Capabilities::merge_strategies`] (or the list is empty and the destination
+///    appends), an upsert has a primary key, no table is wider than
+///    [`Capabilities::max_columns_per_table`], and a `Skip` chain is never passed. The files are
+///    the package's Parquet files, complete and immutable; a destination reads them and never
+///    writes next to them;
+/// 5. [`commit_load`](Self::commit_load) — record the load, the schema and the state with the
+///    data: after it returns, [`is_loaded`](Self::is_loaded) must answer true, and before it
+///    returns, readers should see none of the load where the destination can promise that
+///    ([`Capabilities::supports_transactions`]). On any error in 2–5 the pipeline calls
+///    [`abort_load`](Self::abort_load) and keeps the package pending; the next run starts
+///    again at 1, so every step must be safe to repeat.
+///
+/// A destination only has to implement the required methods; [`check`](Self::check),
+/// [`abort_load`](Self::abort_load), [`drop_tables`](Self::drop_tables) and
+/// [`query`](Self::query) have defaults (the last two answer with
+/// [`ErrorKind::NotImplemented`](crate::ErrorKind::NotImplemented)).
 #[async_trait]
 pub trait Destination: Send {
     /// Capabilities (the same as the factory's).
@@ -127,8 +164,11 @@ pub trait Destination: Send {
     /// Where data goes, for people: no secrets (a path, a redacted URL).
     fn location(&self) -> String;
 
-    /// Verify that the destination is reachable and the credentials work.
-    async fn check(&mut self) -> Result<()>;
+    /// Verify that the destination is reachable and the credentials work. The default trusts
+    /// `connect` to have done so.
+    async fn check(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// Create the dataset and the system tables when missing.
     async fn initialize(&mut self) -> Result<()>;
@@ -149,8 +189,11 @@ pub trait Destination: Send {
     /// Record the load (`_dlt_loads`), the schema (`_dlt_version`) and the state, and commit.
     async fn commit_load(&mut self, commit: &LoadCommit) -> Result<()>;
 
-    /// Roll back what `begin_load` started, where possible.
-    async fn abort_load(&mut self) -> Result<()>;
+    /// Roll back what `begin_load` started, where possible. The default does nothing (a
+    /// destination without transactions leaves what it wrote for the retried load to replace).
+    async fn abort_load(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// The newest stored schema named `schema_name`.
     async fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>>;
@@ -159,8 +202,18 @@ pub trait Destination: Send {
     async fn stored_state(&mut self, pipeline_name: &str) -> Result<Option<StateRecord>>;
 
     /// Drop tables of the dataset (missing ones are ignored).
-    async fn drop_tables(&mut self, tables: &[String]) -> Result<()>;
+    async fn drop_tables(&mut self, tables: &[String]) -> Result<()> {
+        Err(Error::not_implemented(format!(
+            "this destination cannot drop tables ({} asked for)",
+            tables.join(", ")
+        )))
+    }
 
     /// Run a SQL query and return the result as Arrow batches.
-    async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>>;
+    async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let _ = sql;
+        Err(Error::not_implemented(
+            "this destination cannot run SQL queries",
+        ))
+    }
 }

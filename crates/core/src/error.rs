@@ -26,6 +26,9 @@ pub enum ErrorKind {
     Source,
     /// Local storage (the pipeline working dir, a package) failed.
     Storage,
+    /// The destination (or source) does not implement the operation at all (a destination
+    /// without SQL asked for a query, say). Not a failure of the data or the service.
+    NotImplemented,
     /// Anything else: a bug or an unexpected state.
     Internal,
 }
@@ -77,6 +80,10 @@ impl Error {
     /// A local storage error.
     pub fn storage(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Storage, message)
+    }
+    /// An operation the destination or source does not implement.
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotImplemented, message)
     }
     /// An internal error.
     pub fn internal(message: impl Into<String>) -> Self {

@@ -6,6 +6,7 @@
 //! crate only, and describe what is different about them through [`Capabilities`].
 
 pub mod arrow_types;
+pub mod blocking;
 pub mod capabilities;
 pub mod config;
 pub mod destination;
@@ -33,7 +34,7 @@ pub use schema::{
     Column, ContractMode, MergeStrategy, Schema, SchemaChange, SchemaContract, Table,
     WriteDisposition,
 };
-pub use source::{ResourceHints, Source, SourceEvent, SourceStream};
+pub use source::{ResourceHints, ResourceTrace, Source, SourceCounters, SourceEvent, SourceStream};
 pub use types::DataType;
 
 /// Name of the loads table written by every destination.

@@ -315,6 +315,15 @@ pub struct Table {
     /// Human description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Of a nested table: the path of the list in its parent's rows whose items fill it
+    /// (`items`, `a.b`). Recorded so that two lists whose names normalize alike (`Items` and
+    /// `items`, `a.b` in an object and `b` in the items of list `a`) get distinct, stable tables.
+    #[serde(
+        default,
+        rename = "x-source-path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_path: Option<String>,
     /// Columns in creation order.
     #[serde(default)]
     pub columns: IndexMap<String, Column>,
@@ -332,6 +341,7 @@ impl Table {
             schema_contract: None,
             max_nesting: None,
             description: None,
+            source_path: None,
             columns: IndexMap::new(),
         }
     }
@@ -606,6 +616,17 @@ impl Schema {
     /// Parse a stored JSON or YAML schema.
     pub fn from_json(text: &str) -> Result<Schema> {
         serde_json::from_str(text).map_err(|e| Error::input("invalid stored schema").with_source(e))
+    }
+
+    /// Parse a schema as stored in `_dlt_version.schema`: JSON, or (as dlt stores large
+    /// schemas) base64 of zlib-compressed JSON.
+    pub fn from_stored(text: &str) -> Result<Schema> {
+        if text.trim_start().starts_with('{') {
+            return Self::from_json(text);
+        }
+        let value = crate::state::decompress_state(text)?;
+        serde_json::from_value(value)
+            .map_err(|e| Error::input("invalid stored schema").with_source(e))
     }
 }
 

@@ -65,6 +65,29 @@ pub enum SourceEvent {
 /// A stream of source events.
 pub type SourceStream = BoxStream<'static, Result<SourceEvent>>;
 
+/// What a source did for one resource, for the run's trace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResourceTrace {
+    /// Resource name.
+    pub resource: String,
+    /// Requests sent, retries included.
+    pub requests: u64,
+    /// Requests that were retried.
+    pub retries: u64,
+    /// Pages received.
+    pub pages: u64,
+    /// Rows emitted.
+    pub rows: u64,
+    /// Response bytes received.
+    pub bytes: u64,
+}
+
+/// Live counters of a running source, readable while and after it runs.
+pub trait SourceCounters: Send + Sync {
+    /// The counters now, one entry per resource.
+    fn snapshot(&self) -> Vec<ResourceTrace>;
+}
+
 /// A source of data: a name (the schema name), resources, and a stream of events.
 pub trait Source: Send {
     /// The source name; it names the schema and the state section.
@@ -75,4 +98,11 @@ pub trait Source: Send {
 
     /// Start extracting. `state` is this source's state from the last loaded package (or `null`).
     fn extract(self: Box<Self>, state: serde_json::Value) -> SourceStream;
+
+    /// Counters of the extraction (requests, pages, rows, bytes per resource), taken before
+    /// [`extract`](Self::extract) and read after it, for the run's trace. `None` (the default)
+    /// for sources that do not count.
+    fn counters(&self) -> Option<std::sync::Arc<dyn SourceCounters>> {
+        None
+    }
 }

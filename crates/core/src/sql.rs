@@ -15,6 +15,40 @@ pub struct SqlDialect<'a> {
     backslash_escapes: bool,
 }
 
+/// What a statement is, for logs and error messages: its first words up to the first quoted
+/// name, literal, parenthesis or stage reference (never names or values, which may be data).
+pub fn statement_kind(sql: &str) -> String {
+    sql.split_whitespace()
+        .take_while(|w| !w.starts_with(['"', '\'', '(', '`', '@']))
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A timestamp as a warehouse prints it as text (`2026-01-01 10:00:00.123+00`,
+/// `2026-01-01 10:00:00.123 +0000`, RFC 3339), in RFC 3339 in UTC; other text as it is.
+pub fn timestamp_to_rfc3339(text: &str) -> String {
+    let t = text.trim();
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f%#z",
+        "%Y-%m-%d %H:%M:%S%.f %z",
+        "%Y-%m-%dT%H:%M:%S%.f%#z",
+        "%Y-%m-%d %H:%M:%S%.f %#z",
+    ] {
+        if let Ok(d) = chrono::DateTime::parse_from_str(t, fmt) {
+            return d
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        }
+    }
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| {
+            d.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        })
+        .unwrap_or_else(|_| t.to_string())
+}
+
 /// A string literal: single quotes, inner quotes doubled.
 pub fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
@@ -488,6 +522,35 @@ impl<'a> SqlDialect<'a> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn statement_kinds_hide_names_and_literals() {
+        use super::statement_kind;
+        assert_eq!(
+            statement_kind("INSERT INTO \"ds\".\"t\" BY NAME"),
+            "INSERT INTO"
+        );
+        assert_eq!(
+            statement_kind("CREATE TABLE IF NOT EXISTS \"x\""),
+            "CREATE TABLE IF"
+        );
+        assert_eq!(statement_kind("SELECT * FROM `p.d.t`"), "SELECT * FROM");
+        assert_eq!(statement_kind("PUT file:///x @stage"), "PUT file:///x");
+    }
+
+    #[test]
+    fn warehouse_timestamps_become_rfc3339() {
+        use super::timestamp_to_rfc3339 as t;
+        assert_eq!(t("2026-01-02 03:04:05.5+00"), "2026-01-02T03:04:05.500Z");
+        assert_eq!(t("2026-01-02 03:04:05+00"), "2026-01-02T03:04:05Z");
+        assert_eq!(
+            t("2026-01-02 05:04:05.123 +0200"),
+            "2026-01-02T03:04:05.123Z"
+        );
+        assert_eq!(t("2026-01-02T03:04:05Z"), "2026-01-02T03:04:05Z");
+        assert_eq!(t(" not a time "), "not a time");
+    }
+
     use super::*;
     use crate::capabilities::{CaseFold, FileFormat, standard_sql_type};
     use crate::destination::TableJob;
@@ -551,6 +614,8 @@ mod tests {
                 files: vec!["b".into()],
                 rows: 1,
             }],
+            schema_name: "s".into(),
+            scratch_dir: std::env::temp_dir(),
         };
         let sql = d.merge_delete_insert(&job, &|t| format!("stg_{t}"));
         assert_eq!(sql.len(), 5, "{sql:#?}");
@@ -588,6 +653,8 @@ mod tests {
                 files: vec!["b".into()],
                 rows: 1,
             }],
+            schema_name: "s".into(),
+            scratch_dir: std::env::temp_dir(),
         };
         let sql = d.merge_upsert(&job, &|t| format!("stg_{t}"));
         assert_eq!(sql.len(), 3, "{sql:#?}");

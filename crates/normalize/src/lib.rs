@@ -200,6 +200,8 @@ struct TableRt {
     /// Table name fragments (for the names of nested tables).
     fragments: Vec<String>,
     parent: Option<usize>,
+    /// Of a nested table: the path of its list in the parent's rows.
+    source_path: Option<String>,
     root: usize,
     /// Had no complete column when first seen in this run: grows freely.
     is_new: bool,
@@ -419,20 +421,31 @@ impl Normalizer {
     // -----------------------------------------------------------------------------------------
     // tables
 
-    fn create_table_rt(&mut self, name: String, parent: Option<(usize, Vec<String>)>) -> usize {
+    fn create_table_rt(
+        &mut self,
+        name: String,
+        parent: Option<(usize, Vec<String>, String)>,
+    ) -> usize {
         let tid = self.tables.len();
         let existing = self.schema.tables.get(&name);
         let is_new = existing.is_none_or(|t| !t.columns.values().any(|c| c.is_complete()));
-        let (parent_tid, root, fragments, contract) = match parent {
-            Some((p, fragments)) => {
+        let (parent_tid, root, fragments, contract, source_path) = match parent {
+            Some((p, fragments, path)) => {
                 let root = self.tables[p].root;
-                (Some(p), root, fragments, self.tables[root].contract)
+                (
+                    Some(p),
+                    root,
+                    fragments,
+                    self.tables[root].contract,
+                    Some(path),
+                )
             }
             None => (
                 None,
                 tid,
                 vec![name.clone()],
                 self.schema.contract_for(&name),
+                None,
             ),
         };
         let mut root_node = Node::new("", 0, Vec::new(), String::new());
@@ -441,6 +454,7 @@ impl Normalizer {
             name: name.clone(),
             fragments,
             parent: parent_tid,
+            source_path,
             root,
             is_new,
             accepted: false,
@@ -545,7 +559,11 @@ impl Normalizer {
         }
         if !self.schema.tables.contains_key(&rt.name) {
             let table = match rt.parent {
-                Some(p) => Table::nested(rt.name.clone(), self.tables[p].name.clone()),
+                Some(p) => {
+                    let mut t = Table::nested(rt.name.clone(), self.tables[p].name.clone());
+                    t.source_path = rt.source_path.clone();
+                    t
+                }
                 None => Table::new(rt.name.clone()),
             };
             self.schema.tables.insert(rt.name.clone(), table);
@@ -568,10 +586,18 @@ impl Normalizer {
         } else {
             &[SYS_PARENT_ID, SYS_LIST_IDX, SYS_ID]
         };
+        // Missing, or declared by a hint without a type yet (`primary_key = "_dlt_id"`): such
+        // a column gets its type and system role here, keeping the hint.
+        let declared = self.schema.tables.get(&rt.name);
         let missing: Vec<usize> = wanted
             .iter()
             .copied()
-            .filter(|&i| rt.sys[i].is_none())
+            .filter(|&i| {
+                rt.sys[i].is_none()
+                    || declared
+                        .and_then(|t| t.columns.get(SYSTEM_COLUMNS[i]))
+                        .is_none_or(|c| !c.is_complete())
+            })
             .collect();
         if !missing.is_empty() {
             let table = self
@@ -599,7 +625,19 @@ impl Normalizer {
                     SYS_ROOT_ID => c.root_key = true,
                     _ => {}
                 }
-                table.columns.insert(name.to_string(), c);
+                match table.columns.get_mut(name) {
+                    Some(declared) => {
+                        declared.data_type = c.data_type;
+                        declared.nullable = false;
+                        declared.row_key |= c.row_key;
+                        declared.unique |= c.unique;
+                        declared.parent_key |= c.parent_key;
+                        declared.root_key |= c.root_key;
+                    }
+                    None => {
+                        table.columns.insert(name.to_string(), c);
+                    }
+                }
             }
             self.sync_table(tid);
         }
@@ -613,13 +651,55 @@ impl Normalizer {
         }
         let rt = &self.tables[tid];
         let n = &rt.nodes[node];
+        let parent_name = rt.name.clone();
         let mut fragments = rt.fragments.clone();
         fragments.extend(n.norm_path[..n.norm_path.len() - 1].iter().cloned());
         fragments.push(self.config.table_naming.normalize_identifier(&n.key));
-        let name = self.config.table_naming.shorten_fragments(&fragments);
+        let mut name = self.config.table_naming.shorten_fragments(&fragments);
+        // Two lists can name the same table: keys that normalize alike (`Items`, `items`), or
+        // a list inside an object (`a.b` → `t__a__b`, a child of `t`) and one inside a list's
+        // items (`a[].b` → `t__a__b`, a child of `t__a`). dlt mixes their rows in one table;
+        // here the second gets its own table, named with a stable tag of its path, and a
+        // warning. The path that owns a table is recorded in the schema (`x-source-path`).
+        let path = self.raw_path(tid, node).join(".");
+        let owned_by_other = |this: &Self, name: &str| match this.by_name.get(name) {
+            Some(&c) => {
+                this.tables[c].parent != Some(tid)
+                    || this.tables[c].source_path.as_deref() != Some(path.as_str())
+            }
+            None => this.schema.tables.get(name).is_some_and(|t| {
+                t.parent.as_deref().is_some_and(|p| p != parent_name)
+                    || t.source_path.as_deref().is_some_and(|p| p != path)
+            }),
+        };
+        if owned_by_other(self, &name) {
+            let base = name.clone();
+            let mut i = 0usize;
+            name = loop {
+                let tag = identifier_tag(&if i == 0 {
+                    format!("{parent_name}:{path}")
+                } else {
+                    format!("{parent_name}:{path}#{i}")
+                });
+                let mut tagged = fragments.clone();
+                tagged.push(tag);
+                let cand = self.config.table_naming.shorten_fragments(&tagged);
+                if !owned_by_other(self, &cand) {
+                    fragments = tagged;
+                    break cand;
+                }
+                i += 1;
+            };
+            let msg = format!(
+                "table `{parent_name}`: the list at `{path}` would be nested table `{base}`, which \
+                 already holds the rows of another path; its rows go to table `{name}`"
+            );
+            tracing::warn!("{msg}");
+            self.stats.warnings.push(msg);
+        }
         let child = match self.by_name.get(&name) {
             Some(&c) => c,
-            None => self.create_table_rt(name, Some((tid, fragments))),
+            None => self.create_table_rt(name, Some((tid, fragments, path))),
         };
         self.tables[tid].nodes[node].child_table = Some(child);
         child
@@ -1252,5 +1332,7 @@ fn merge_declared(existing: &mut Column, declared: &Column) {
     }
 }
 
+#[cfg(test)]
+mod normalize_fuzz;
 #[cfg(test)]
 mod tests;

@@ -751,3 +751,90 @@ fn long_names_are_shortened_consistently() {
         }
     }
 }
+
+#[test]
+fn a_system_column_as_primary_key_gets_its_type_and_keeps_the_hint() {
+    // Found by normalize_fuzz: `primary_key = "_dlt_id"` declared `_dlt_id` without a type,
+    // and the row key then had nowhere to go ("column without builder").
+    let mut hints = ResourceHints::new("Orders");
+    hints.write_disposition = WriteDisposition::Merge;
+    hints.primary_key = vec!["_dlt_id".into()];
+    let (mut n, root) = normalizer(hints, NormalizerConfig::default());
+    let out = run(&mut n, &root, &[json!({"x": 1}), json!({"x": 2, "l": [1]})]);
+    let batch = one(&out, "orders");
+    assert_eq!(batch.num_rows(), 2);
+    assert!(col(&batch, "_dlt_id").iter().all(Option::is_some));
+    let id = column(&n, "orders", "_dlt_id");
+    assert!(id.primary_key && id.row_key && !id.nullable, "{id:?}");
+    assert_eq!(id.data_type, Some(DataType::Text));
+    assert_eq!(one(&out, "orders__l").num_rows(), 1);
+}
+
+#[test]
+fn a_nested_table_name_claimed_by_another_path_gets_its_own_table() {
+    // Found by normalize_fuzz: `a[].b` (a list in the items of list `a`) and `a.b` (a list in
+    // object `a`) both name `t__a__b`, once as a child of `t__a` and once of `t`. dlt mixes
+    // their rows in one table (parent ids then point into two tables); sluice keeps them apart.
+    let (mut n, root) = normalizer(ResourceHints::new("t"), NormalizerConfig::default());
+    let out = run(&mut n, &root, &[json!({"a": [{"b": [1, 2]}]})]);
+    assert_eq!(one(&out, "t__a__b").num_rows(), 2);
+    let first_schema = n.into_schema();
+    for load in ["2", "3"] {
+        let mut n = Normalizer::new(first_schema.clone(), load, NormalizerConfig::default());
+        let root = n.add_resource(&ResourceHints::new("t")).unwrap();
+        let out = run(
+            &mut n,
+            &root,
+            &[json!({"a": {"b": [3]}}), json!({"a": [{"b": [4]}]})],
+        );
+        let tagged: Vec<&String> = out.keys().filter(|t| t.starts_with("t__a__b__")).collect();
+        assert_eq!(tagged.len(), 1, "{:?}", out.keys().collect::<Vec<_>>());
+        let tagged = tagged[0].clone();
+        assert_eq!(col(&one(&out, &tagged), "value"), vec![s("3")]);
+        assert_eq!(col(&one(&out, "t__a__b"), "value"), vec![s("4")]);
+        assert_eq!(
+            n.schema().table(&tagged).unwrap().parent.as_deref(),
+            Some("t")
+        );
+        assert_eq!(
+            n.schema().table("t__a__b").unwrap().parent.as_deref(),
+            Some("t__a")
+        );
+        assert!(
+            n.stats()
+                .warnings
+                .iter()
+                .any(|w| w.contains("already holds the rows of another path")),
+            "{:?}",
+            n.stats().warnings
+        );
+    }
+}
+
+#[test]
+fn lists_whose_names_normalize_alike_get_distinct_tables() {
+    // Found by normalize_fuzz: `Items` and `items` both name `t__items`; their rows got the
+    // same `_dlt_id`s (parent, table and index alike). Now the second list has its own table,
+    // recorded in the schema so that later loads agree.
+    let (mut n, root) = normalizer(ResourceHints::new("t"), NormalizerConfig::default());
+    let out = run(&mut n, &root, &[json!({"Items": [1], "items": [2, 3]})]);
+    assert_eq!(col(&one(&out, "t__items"), "value"), vec![s("1")]);
+    let tagged: Vec<String> = out
+        .keys()
+        .filter(|t| t.starts_with("t__items__"))
+        .cloned()
+        .collect();
+    assert_eq!(tagged.len(), 1, "{:?}", out.keys().collect::<Vec<_>>());
+    assert_eq!(col(&one(&out, &tagged[0]), "value"), vec![s("2"), s("3")]);
+    let schema = n.into_schema();
+    assert_eq!(
+        schema.table("t__items").unwrap().source_path.as_deref(),
+        Some("Items")
+    );
+    // A later load with only `items` still writes it to its own table.
+    let mut n = Normalizer::new(schema, "2", NormalizerConfig::default());
+    let root = n.add_resource(&ResourceHints::new("t")).unwrap();
+    let out = run(&mut n, &root, &[json!({"items": [4]})]);
+    assert_eq!(col(&one(&out, &tagged[0]), "value"), vec![s("4")]);
+    assert!(!out.contains_key("t__items"));
+}

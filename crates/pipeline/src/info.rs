@@ -37,9 +37,32 @@ pub struct RunInfo {
     pub pending_only: bool,
     /// Warnings to show (key collisions, discarded rows).
     pub warnings: Vec<String>,
+    /// When the run started (RFC 3339, UTC).
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// Time spent extracting and normalizing (one streaming step); `None` when the run only
+    /// loaded pending packages.
+    #[serde(default)]
+    pub extract_elapsed: Option<Duration>,
+    /// What the source did per resource (requests, retries, pages, rows, bytes), for sources
+    /// that count.
+    #[serde(default)]
+    pub resources: Vec<sluice_core::ResourceTrace>,
 }
 
 impl RunInfo {
+    /// The run's steps and how long each took: extract and normalize (when the run extracted),
+    /// load, and the whole run.
+    pub fn steps(&self) -> Vec<(&'static str, Duration)> {
+        let mut steps = Vec::new();
+        if let Some(d) = self.extract_elapsed {
+            steps.push(("extract and normalize", d));
+        }
+        steps.push(("load", self.load_elapsed));
+        steps.push(("total", self.elapsed));
+        steps
+    }
+
     /// Rows per table over all packages.
     pub fn rows_per_table(&self) -> IndexMap<String, u64> {
         let mut out: IndexMap<String, u64> = IndexMap::new();

@@ -17,10 +17,12 @@ pub mod dataset;
 pub mod failpoint;
 pub mod file_source;
 pub mod info;
+pub mod load_rules;
 pub mod lock;
 pub mod package;
 pub mod paths;
 pub mod pipeline;
+pub mod progress;
 pub mod state;
 
 pub use dataset::Dataset;

@@ -261,6 +261,12 @@ impl Package {
             .unwrap_or_default()
     }
 
+    /// The folder `destination` owns in this package (see `ChainJob::scratch_dir`):
+    /// `.scratch/<destination>`, a name no table file can have. Not created here.
+    pub fn scratch_dir(&self, destination: &str) -> PathBuf {
+        self.dir.join(".scratch").join(destination)
+    }
+
     /// Rows of a table in this package.
     pub fn rows(&self, table: &str) -> u64 {
         self.manifest.tables.get(table).map(|t| t.rows).unwrap_or(0)

@@ -3,14 +3,16 @@
 use crate::dataset::Dataset;
 use crate::failpoint;
 use crate::info::{PackageSummary, RunInfo};
+use crate::load_rules;
 use crate::lock::PipelineLock;
 use crate::package::{self, Package, PackageWriter};
 use crate::paths::{self, PipelinePaths, write_atomic};
+use crate::progress::{RunProgress, rate};
 use crate::state::PipelineState;
 use futures::StreamExt;
 use sluice_core::{
-    Capabilities, ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory,
-    Error, LoadCommit, Registry, Result, Schema, SchemaContract, Source, SourceEvent, SourceStream,
+    ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory, Error,
+    LoadCommit, Registry, Result, Schema, SchemaContract, Source, SourceEvent, SourceStream,
     TableJob, WriteDisposition,
 };
 use sluice_normalize::{Normalizer, NormalizerConfig};
@@ -68,6 +70,8 @@ pub struct Pipeline {
     state: PipelineState,
     /// Held from the first step that changes the working dir until the pipeline is dropped.
     lock: Option<PipelineLock>,
+    /// Live counters of the run in progress.
+    progress: Arc<RunProgress>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -132,7 +136,13 @@ impl Pipeline {
             dest_config,
             state,
             lock,
+            progress: Arc::default(),
         })
+    }
+
+    /// Live counters of the run in progress (extract and normalize, load), for a display.
+    pub fn progress(&self) -> Arc<RunProgress> {
+        self.progress.clone()
     }
 
     /// Take the pipeline's lock (see [`crate::lock`]) if not held yet, then read the local
@@ -231,7 +241,14 @@ impl Pipeline {
     /// interrupted run is completed without extracting its data twice); otherwise extract and
     /// normalize into a new package and load it.
     pub async fn run(&mut self, source: Box<dyn Source>) -> Result<RunInfo> {
+        let result = self.run_steps(source).await;
+        self.progress.idle();
+        result
+    }
+
+    async fn run_steps(&mut self, source: Box<dyn Source>) -> Result<RunInfo> {
         let started = Instant::now();
+        let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         self.lock_for_writing()?;
         let discarded = package::discard_incomplete(&self.paths)?;
         if discarded > 0 {
@@ -254,8 +271,8 @@ impl Pipeline {
             return Ok(self.run_info(
                 dest.as_ref(),
                 summaries,
-                load_started,
-                started,
+                (started, started_at, load_started),
+                None,
                 true,
                 vec![],
             ));
@@ -264,6 +281,8 @@ impl Pipeline {
             self.restore_from_destination(dest.as_mut(), source.name())
                 .await?;
         }
+        let counters = source.counters();
+        let extract_started = Instant::now();
         let (package, warnings) = match self.extract(source).await {
             Ok(r) => r,
             Err(e) => {
@@ -275,13 +294,17 @@ impl Pipeline {
         // What the extraction freed goes back to the OS before the load allocates its own (the
         // source's thread does the same for what it allocated, see `prefetch`).
         sluice_core::memory::release_free_memory();
+        let extracted = ExtractTrace {
+            elapsed: extract_started.elapsed(),
+            resources: counters.map(|c| c.snapshot()).unwrap_or_default(),
+        };
         let load_started = Instant::now();
         let summary = self.load_package(dest.as_mut(), package).await?;
         Ok(self.run_info(
             dest.as_ref(),
             vec![summary],
-            load_started,
-            started,
+            (started, started_at, load_started),
+            Some(extracted),
             false,
             warnings,
         ))
@@ -368,6 +391,8 @@ impl Pipeline {
         let mut events = prefetch(source.extract(source_state));
         let mut new_source_state = None;
         let mut items_seen: u64 = 0;
+        self.progress.extracting();
+        let progress = self.progress.clone();
         let mut last_progress = Instant::now();
         while let Some(event) = events.recv().await {
             match event? {
@@ -380,7 +405,7 @@ impl Pipeline {
                     })?;
                     // CPU work: let the runtime move the source's task (fetching and parsing the
                     // next page) to the other worker meanwhile.
-                    cpu_work(|| -> Result<()> {
+                    let rows = sluice_core::blocking::blocking(|| -> Result<u64> {
                         // Each item is dropped as soon as it is normalized, so a page's JSON
                         // shrinks while its rows grow.
                         for item in items {
@@ -388,16 +413,23 @@ impl Pipeline {
                                 .push(root, &item)
                                 .map_err(|e| e.context(format!("resource {resource}")))?;
                         }
+                        let mut rows = 0;
                         for (table, batch) in normalizer.take_ready() {
+                            rows += batch.num_rows() as u64;
                             writer.write(&table, &batch)?;
                         }
-                        Ok(())
+                        Ok(rows)
                     })?;
                     items_seen += len as u64;
+                    progress.normalized(len as u64, rows);
                     if last_progress.elapsed().as_secs() >= 5 {
                         last_progress = Instant::now();
+                        let counts = progress.snapshot();
                         tracing::info!(
-                            "{source_name}: {items_seen} item(s) extracted and normalized so far"
+                            "{source_name}: {items_seen} item(s) extracted and normalized so far \
+                             ({}), {} row(s) written",
+                            rate(counts.items, counts.step_elapsed),
+                            counts.rows_normalized
                         );
                     }
                     failpoint::hit("during_extract");
@@ -406,12 +438,13 @@ impl Pipeline {
             }
         }
         for (table, batch) in normalizer.flush()? {
+            progress.normalized(0, batch.num_rows() as u64);
             writer.write(&table, &batch)?;
         }
         tracing::info!("extracted and normalized {items_seen} item(s) from source {source_name}");
         let warnings = normalizer.stats().warnings.clone();
         let mut schema = normalizer.into_schema();
-        check_column_limit(&schema, &caps, self.factory.name())?;
+        load_rules::check(&schema, &caps, self.factory.name())?;
         schema.bump_version();
         let changes = schema.changes_since(&stored);
 
@@ -455,7 +488,10 @@ impl Pipeline {
                 .as_ref()
                 .filter(|_| package.manifest.state_changed)
                 .map(|s| s.to_record());
-            if let Err(e) = write_package(dest, &package, record).await {
+            let progress = self.progress.clone();
+            if let Err(e) =
+                write_package(dest, self.factory.name(), &package, record, &progress).await
+            {
                 if let Err(abort) = dest.abort_load().await {
                     tracing::warn!("rolling back load {load_id} failed: {abort}");
                 }
@@ -489,8 +525,8 @@ impl Pipeline {
         &self,
         dest: &dyn Destination,
         packages: Vec<PackageSummary>,
-        load_started: Instant,
-        started: Instant,
+        (started, started_at, load_started): (Instant, String, Instant),
+        extracted: Option<ExtractTrace>,
         pending_only: bool,
         warnings: Vec<String>,
     ) -> RunInfo {
@@ -504,33 +540,15 @@ impl Pipeline {
             elapsed: started.elapsed(),
             pending_only,
             warnings,
+            started_at: Some(started_at),
+            extract_elapsed: extracted.as_ref().map(|e| e.elapsed),
+            resources: extracted.map(|e| e.resources).unwrap_or_default(),
         };
         if let Ok(json) = serde_json::to_vec_pretty(&info) {
             let _ = write_atomic(&self.paths.trace_file(), &json);
         }
         info
     }
-}
-
-/// A table with more columns than the destination allows fails the run before its package is
-/// committed (so it is not left pending, failing every later run), naming the table and what to do.
-fn check_column_limit(schema: &Schema, caps: &Capabilities, destination: &str) -> Result<()> {
-    let Some(max) = caps.max_columns_per_table else {
-        return Ok(());
-    };
-    for table in schema.tables.values() {
-        let n = table.complete_columns().count();
-        if n > max {
-            return Err(Error::schema(format!(
-                "table {} would have {n} columns, more than the {max} a {destination} table can \
-                 hold: lower max_table_nesting for its resource so that deep objects are stored \
-                 as JSON, declare a wide object as a json column in the resource's columns, or \
-                 load it into a destination without that limit (duckdb, filesystem)",
-                table.name
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn read_schema(paths: &PipelinePaths, name: &str) -> Result<Option<Schema>> {
@@ -544,10 +562,13 @@ fn read_schema(paths: &PipelinePaths, name: &str) -> Result<Option<Schema>> {
 /// Apply the schema, write every table chain and commit, inside the destination's load.
 async fn write_package(
     dest: &mut dyn Destination,
+    destination: &str,
     package: &Package,
     state: Option<sluice_core::StateRecord>,
+    progress: &RunProgress,
 ) -> Result<()> {
     let schema = package.schema()?;
+    load_rules::check(&schema, dest.capabilities(), destination)?;
     let changes = match dest.stored_schema(&schema.name).await? {
         Some(stored) if stored.version_hash == schema.version_hash => Vec::new(),
         Some(stored) => schema.changes_since(&stored),
@@ -563,6 +584,7 @@ async fn write_package(
             roots.push(root.name.clone());
         }
     }
+    let mut chains = Vec::new();
     for root_name in roots {
         let Some(root) = schema.table(&root_name) else {
             continue;
@@ -582,15 +604,37 @@ async fn write_package(
                 .into_iter()
                 .map(table_job)
                 .collect(),
+            schema_name: schema.name.clone(),
+            scratch_dir: package.scratch_dir(destination),
         };
-        let writes_nothing = job.rows() == 0 && job.disposition != WriteDisposition::Replace;
+        // Skip chains and chains without rows (except a replace, which empties) write nothing.
+        let writes_nothing = job.disposition == WriteDisposition::Skip
+            || job.rows() == 0 && job.disposition != WriteDisposition::Replace;
         let never_created = root.complete_columns().next().is_none();
-        if writes_nothing || never_created {
-            continue;
+        if !(writes_nothing || never_created) {
+            chains.push(job);
         }
-        dest.write_chain(&job)
+    }
+    let total_rows: u64 = chains.iter().map(ChainJob::rows).sum();
+    progress.loading(chains.len() as u64, total_rows);
+    for (i, job) in chains.iter().enumerate() {
+        let root_name = &job.root.table.name;
+        progress.loading_table(root_name);
+        dest.write_chain(job)
             .await
             .map_err(|e| e.context(format!("table {root_name}")))?;
+        progress.loaded_table(job.rows());
+        let counts = progress.snapshot();
+        tracing::info!(
+            "{}: loaded table {root_name} and its nested tables, {} row(s) ({} of {} tables, \
+             {} of {total_rows} rows, {})",
+            package.load_id(),
+            job.rows(),
+            i + 1,
+            chains.len(),
+            counts.rows.1,
+            rate(counts.rows.1, counts.step_elapsed)
+        );
         failpoint::hit("after_write_chain");
     }
     dest.commit_load(&LoadCommit {
@@ -599,6 +643,12 @@ async fn write_package(
         state,
     })
     .await
+}
+
+/// What the extraction of a run took and counted, for its trace.
+struct ExtractTrace {
+    elapsed: std::time::Duration,
+    resources: Vec<sluice_core::ResourceTrace>,
 }
 
 /// Pages a source may have fetched and parsed ahead of the normalizer.
@@ -621,13 +671,4 @@ fn prefetch(mut stream: SourceStream) -> tokio::sync::mpsc::Receiver<Result<Sour
         sluice_core::memory::release_free_memory();
     });
     rx
-}
-
-/// Run CPU-bound `f` from async code: on a multi-threaded runtime through `block_in_place`, so the
-/// worker's other tasks move elsewhere meanwhile; on a current-thread runtime directly.
-fn cpu_work<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
-    }
 }

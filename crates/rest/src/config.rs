@@ -301,10 +301,19 @@ fn split_type(
             let ty = match t.remove("type") {
                 Some(toml::Value::String(s)) => s,
                 Some(_) => return Err("'type' must be a string".into()),
-                None => match default_type {
-                    Some(d) => d.to_string(),
-                    None => return Err("missing 'type'".into()),
-                },
+                None => {
+                    // A misspelt `type` would otherwise read the table as the default type
+                    // and complain about its other keys instead.
+                    if let Some(near) = t.keys().find(|k| {
+                        sluice_core::config::edit_distance(&k.to_lowercase(), "type") <= 2
+                    }) {
+                        return Err(format!("unknown key '{near}' (did you mean 'type'?)"));
+                    }
+                    match default_type {
+                        Some(d) => d.to_string(),
+                        None => return Err("missing 'type'".into()),
+                    }
+                }
             };
             Ok((ty, toml::Value::Table(t)))
         }
@@ -1089,6 +1098,21 @@ mod tests {
         .to_string();
         assert!(
             err.contains("foo") && err.contains("client.paginator"),
+            "{err}"
+        );
+
+        // A misspelt `type` is named (found by config_fuzz: it used to read the table as a
+        // bearer token and complain about `access_token_url` instead).
+        let err = RestApiConfig::from_toml_str(
+            r#"
+            client = { base_url = "http://x", auth = { typ = "oauth2_client_credentials", access_token_url = "http://t" } }
+            resources = ["a"]
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("unknown key 'typ' (did you mean 'type'?)") && err.contains("client.auth"),
             "{err}"
         );
     }

@@ -491,7 +491,12 @@ impl Http {
             };
             drop(permit);
             let (status, reason, url, headers, bytes) = match result {
-                Ok(x) => x,
+                Ok(x) => {
+                    counters
+                        .bytes
+                        .fetch_add(x.4.len() as u64, Ordering::Relaxed);
+                    x
+                }
                 Err(e) => {
                     let what = if e.is_timeout() {
                         format!("timed out after {:.1} s", self.opts.timeout.as_secs_f64())

@@ -15,6 +15,8 @@ pub struct ResourceProgress {
     pub requests: AtomicU64,
     /// Requests that were retried (429, 5xx, timeouts, connection errors).
     pub retries: AtomicU64,
+    /// Response body bytes received.
+    pub bytes: AtomicU64,
     /// Whether all requests of the resource have finished.
     pub done: AtomicBool,
     last_log_ms: AtomicU64,
@@ -112,5 +114,21 @@ impl Progress {
                 "extracting"
             );
         }
+    }
+}
+
+impl sluice_core::SourceCounters for Progress {
+    fn snapshot(&self) -> Vec<sluice_core::ResourceTrace> {
+        let r = self.resources.lock().expect("progress lock");
+        r.iter()
+            .map(|(n, p)| sluice_core::ResourceTrace {
+                resource: n.clone(),
+                requests: p.requests.load(Ordering::Relaxed),
+                retries: p.retries.load(Ordering::Relaxed),
+                pages: p.pages.load(Ordering::Relaxed),
+                rows: p.rows.load(Ordering::Relaxed),
+                bytes: p.bytes.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 }

@@ -648,6 +648,10 @@ fn resource_stream(ctx: Arc<Ctx>, idx: usize, parent: Option<Arc<Value>>) -> Eve
 }
 
 impl Source for RestApiSource {
+    fn counters(&self) -> Option<Arc<dyn sluice_core::SourceCounters>> {
+        Some(self.progress.clone())
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

@@ -24,8 +24,8 @@ use sluice_core::{
     Result, Schema, SchemaChange, StateRecord,
 };
 use sluice_filesystem::{Bucket, FilesystemDestination, FilesystemFactory};
-use std::io::Write;
 use std::path::Path;
+use tokio::io::AsyncWriteExt;
 
 /// The `filesystem` destination with full SQL in [`Destination::query`] (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
@@ -111,10 +111,11 @@ impl FilesystemSql {
                     .with_source(e)
             };
             let mut stream = store.get(&path).await.map_err(fetch_err)?.into_stream();
-            let mut file = std::fs::File::create(&local)?;
+            let mut file = tokio::fs::File::create(&local).await?;
             while let Some(chunk) = stream.next().await {
-                file.write_all(&chunk.map_err(fetch_err)?)?;
+                file.write_all(&chunk.map_err(fetch_err)?).await?;
             }
+            file.flush().await?;
             out.push(local.display().to_string());
         }
         Ok(out)
@@ -182,20 +183,23 @@ impl Destination for FilesystemSql {
     async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
         let scratch = tempfile::tempdir()?;
         let setup = self.setup_sql(scratch.path()).await?;
-        let conn = duckdb::Connection::open_in_memory()
-            .map_err(duck_err("cannot open an in-memory database"))?;
-        for statement in &setup {
-            conn.execute_batch(statement)
-                .map_err(duck_err("cannot create the views over the table files"))?;
-        }
-        let mut stmt = conn.prepare(sql).map_err(duck_err("query failed"))?;
-        let arrow = stmt.query_arrow([]).map_err(duck_err("query failed"))?;
-        let schema = arrow.get_schema();
-        let batches: Vec<RecordBatch> = arrow.collect();
-        if batches.is_empty() {
-            return Ok(vec![RecordBatch::new_empty(schema)]);
-        }
-        Ok(batches)
+        // DuckDB works on this thread, without stalling the runtime's other tasks.
+        sluice_core::blocking::blocking(|| {
+            let conn = duckdb::Connection::open_in_memory()
+                .map_err(duck_err("cannot open an in-memory database"))?;
+            for statement in &setup {
+                conn.execute_batch(statement)
+                    .map_err(duck_err("cannot create the views over the table files"))?;
+            }
+            let mut stmt = conn.prepare(sql).map_err(duck_err("query failed"))?;
+            let arrow = stmt.query_arrow([]).map_err(duck_err("query failed"))?;
+            let schema = arrow.get_schema();
+            let batches: Vec<RecordBatch> = arrow.collect();
+            if batches.is_empty() {
+                return Ok(vec![RecordBatch::new_empty(schema)]);
+            }
+            Ok(batches)
+        })
     }
 }
 

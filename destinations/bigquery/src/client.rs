@@ -20,6 +20,7 @@ use gcp_bigquery_client::model::query_response::QueryResponse;
 use gcp_bigquery_client::model::table_field_schema::TableFieldSchema;
 use gcp_bigquery_client::model::table_row::TableRow;
 use serde_json::{Value, json};
+use sluice_core::sql::statement_kind;
 use sluice_core::{Error, Result, Secret};
 use std::sync::Arc;
 use std::time::Duration;
@@ -276,15 +277,6 @@ fn job_id_of(resp: &QueryResponse, context: &str) -> Result<String> {
         .as_ref()
         .and_then(|r| r.job_id.clone())
         .ok_or_else(|| Error::destination(format!("bigquery: {context}: the answer has no job id")))
-}
-
-/// What a statement is, for logs and messages (its first words, never literals).
-pub fn statement_kind(sql: &str) -> String {
-    sql.split_whitespace()
-        .take_while(|w| !w.starts_with(['`', '\'', '(', '"']))
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The type name of a field, upper case (`INTEGER`, `STRING`, …).

@@ -10,8 +10,9 @@
 //!   from the load id, the target table (and its creation time) and the file. Before submitting,
 //!   the job is looked up (jobs.get): a job that exists and succeeded is not submitted again, a
 //!   running one is awaited, a failed one is retried under the next attempt id. After success a
-//!   small marker next to the package file records the job the server ran (servers that assign
-//!   their own ids, like the local emulator, are covered by that marker).
+//!   small marker in the chain's scratch folder (`ChainJob::scratch_dir`, which the pipeline
+//!   keeps with the package) records the job the server ran (servers that assign their own ids,
+//!   like the local emulator, are covered by that marker).
 //!   Append loads straight into the final tables; replace and merge load into staging tables
 //!   named per load id and then run the SQL of `sluice_core::sql`, which is safe to run again.
 //!   The `_dlt_loads` row is written last, so `is_loaded` is true only for complete loads;
@@ -32,6 +33,7 @@ mod ndjson;
 
 pub use client::{JobError, JobState};
 pub use config::{BigQuerySettings, Credentials};
+pub use config::{CREDENTIALS, SETTINGS};
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -42,7 +44,7 @@ use gcp_bigquery_client::model::table::Table as BqTable;
 use gcp_bigquery_client::model::table_field_schema::TableFieldSchema;
 use gcp_bigquery_client::model::table_schema::TableSchema;
 use sha2::{Digest, Sha256};
-use sluice_core::capabilities::{CaseFold, FileFormat};
+use sluice_core::capabilities::FileFormat;
 use sluice_core::schema::{C_DLT_ID, C_DLT_LOAD_ID, system_tables};
 use sluice_core::sql::SqlDialect;
 use sluice_core::{
@@ -78,16 +80,14 @@ pub fn capabilities() -> Capabilities {
     Capabilities {
         max_identifier_length: 1024,
         max_column_identifier_length: 300,
-        casefold: CaseFold::None,
-        case_sensitive: true,
         identifier_quote: '`',
         escape_quote_with_backslash: true,
         preferred_file_format: FileFormat::Jsonl,
-        supports_transactions: false,
         merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
         max_decimal_precision: 76,
         max_columns_per_table: Some(10_000),
         type_mapper: bigquery_sql_type,
+        ..Capabilities::default()
     }
 }
 
@@ -393,13 +393,16 @@ impl BigQueryDestination {
     }
 
     /// Load one package file into `target` with an idempotent load job. Returns the rows the
-    /// job loaded (also when an earlier run loaded it and it is not submitted again).
+    /// job loaded (also when an earlier run loaded it and it is not submitted again). The job
+    /// is recorded in `scratch` (the chain's [`ChainJob::scratch_dir`]), where a retried load
+    /// finds it.
     pub async fn load_file(
         &self,
         load_id: &str,
         table: &Table,
         target: &str,
         file: &Path,
+        scratch: &Path,
     ) -> Result<u64> {
         let Some(bq_table) = self.get_table(target).await? else {
             return Err(Error::destination(format!(
@@ -412,7 +415,7 @@ impl BigQueryDestination {
             .map(|f| f.to_string_lossy().to_string())
             .unwrap_or_default();
         let key = short_hash(&[load_id, target, &generation, &file_name]);
-        let marker = marker_path(file, target);
+        let marker = marker_path(scratch, file, target);
         // 1. A marker from an earlier run: the job it names succeeded.
         if let Some(recorded) = read_marker(&marker, &key) {
             match self.uploader.job_state(&recorded.job_id).await? {
@@ -447,7 +450,8 @@ impl BigQueryDestination {
             // 3. Submit.
             let body = match data.take() {
                 Some(d) => d,
-                None => to_ndjson(table, file)?,
+                // Decoding Parquet into NDJSON is CPU work: off the async worker.
+                None => sluice_core::blocking::blocking(|| to_ndjson(table, file))?,
             };
             if body.is_empty() {
                 return Ok(0);
@@ -512,11 +516,11 @@ impl BigQueryDestination {
         }
     }
 
-    async fn load_table(&self, load_id: &str, job: &TableJob, target: &str) -> Result<u64> {
+    async fn load_table(&self, chain: &ChainJob, job: &TableJob, target: &str) -> Result<u64> {
         let mut rows = 0;
         for file in &job.files {
             rows += self
-                .load_file(load_id, &job.table, target, file)
+                .load_file(&chain.load_id, &job.table, target, file, &chain.scratch_dir)
                 .await
                 .map_err(|e| e.context(format!("table {}", job.table.name)))?;
         }
@@ -535,7 +539,7 @@ impl BigQueryDestination {
             if !self.staging.contains(&stg) {
                 self.staging.push(stg.clone());
             }
-            self.load_table(&job.load_id, t, &stg).await?;
+            self.load_table(job, t, &stg).await?;
             staged.insert(t.table.name.clone(), self.qualified(&stg));
         }
         Ok(staged)
@@ -547,7 +551,7 @@ impl BigQueryDestination {
             if t.files.is_empty() {
                 continue;
             }
-            rows += self.load_table(&job.load_id, t, &t.table.name).await?;
+            rows += self.load_table(job, t, &t.table.name).await?;
         }
         Ok(rows)
     }
@@ -577,22 +581,6 @@ impl BigQueryDestination {
 
     async fn write_merge(&mut self, job: &ChainJob) -> Result<u64> {
         let root_name = job.root.table.name.clone();
-        match job.merge_strategy {
-            MergeStrategy::DeleteInsert => {}
-            MergeStrategy::Upsert => {
-                if job.root.table.primary_key().is_empty() {
-                    return Err(Error::schema(format!(
-                        "table {root_name}: the upsert merge strategy needs a primary key"
-                    )));
-                }
-            }
-            other => {
-                return Err(Error::config(format!(
-                    "table {root_name}: merge strategy {other:?} is not supported by bigquery; \
-                     use delete-insert or upsert"
-                )));
-            }
-        }
         // Nested tables without rows that do not exist have nothing to delete from.
         let mut job = job.clone();
         let mut nested = Vec::with_capacity(job.nested.len());
@@ -718,7 +706,7 @@ impl BigQueryDestination {
     }
 }
 
-/// What a marker next to a package file records about the load job that loaded it.
+/// What a marker in the scratch folder records about the load job that loaded a package file.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct JobMarker {
     key: String,
@@ -726,19 +714,23 @@ struct JobMarker {
     rows: u64,
 }
 
-fn marker_path(file: &Path, target: &str) -> PathBuf {
-    let name = file
-        .file_name()
-        .map(|f| f.to_string_lossy().to_string())
-        .unwrap_or_default();
-    file.with_file_name(format!(
-        "{name}.{}.bigquery-job.json",
-        short_hash(&[target])
+/// Where the load job of `file` into `target` is recorded: in the destination's scratch folder
+/// of the package, named after the table folder and file (stable across attempts).
+fn marker_path(scratch: &Path, file: &Path, target: &str) -> PathBuf {
+    let name = |p: Option<&Path>| {
+        p.and_then(|p| p.file_name())
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default()
+    };
+    let (dir, file_name) = (name(file.parent()), name(Some(file)));
+    scratch.join(format!(
+        "{}.bigquery-job.json",
+        short_hash(&[target, &dir, &file_name])
     ))
 }
 
 fn read_marker(path: &Path, key: &str) -> Option<JobMarker> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = sluice_core::blocking::blocking(|| std::fs::read_to_string(path)).ok()?;
     let m: JobMarker = serde_json::from_str(&text).ok()?;
     (m.key == key).then_some(m)
 }
@@ -750,10 +742,15 @@ fn write_marker(path: &Path, key: &str, job_id: &str, rows: u64) {
         rows,
     };
     let tmp = path.with_extension("tmp");
-    let written = serde_json::to_vec(&m)
-        .map_err(std::io::Error::other)
-        .and_then(|b| std::fs::write(&tmp, b))
-        .and_then(|_| std::fs::rename(&tmp, path));
+    let written = sluice_core::blocking::blocking(|| {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        serde_json::to_vec(&m)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|_| std::fs::rename(&tmp, path))
+    });
     if let Err(e) = written {
         tracing::warn!(target: "sluice::bigquery", "cannot record load job {job_id} next to the package file: {e}");
     }
@@ -771,27 +768,6 @@ fn to_ndjson(table: &Table, file: &Path) -> Result<Vec<u8>> {
         ndjson::write_batch(&batch?, &json_columns, &mut out)?;
     }
     Ok(out)
-}
-
-/// Parse a schema stored in `_dlt_version`: JSON, or base64 of zlib-compressed JSON.
-fn parse_stored_schema(text: &str) -> Result<Schema> {
-    if text.trim_start().starts_with('{') {
-        return Schema::from_json(text);
-    }
-    let value = sluice_core::state::decompress_state(text)?;
-    serde_json::from_value(value).map_err(|e| Error::input("invalid stored schema").with_source(e))
-}
-
-/// BigQuery prints timestamps cast to STRING as `2026-01-01 10:00:00.123+00`; make it RFC 3339.
-fn to_rfc3339(text: &str) -> String {
-    let t = text.trim();
-    chrono::DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%#z")
-        .or_else(|_| chrono::DateTime::parse_from_rfc3339(t))
-        .map(|t| {
-            t.with_timezone(&chrono::Utc)
-                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-        })
-        .unwrap_or_else(|_| t.to_string())
 }
 
 fn text_at(r: &QueryResult, row: usize, col: usize) -> Option<String> {
@@ -935,7 +911,7 @@ impl Destination for BigQueryDestination {
         let Some(text) = text_at(&r, 0, 0) else {
             return Ok(None);
         };
-        Ok(Some(parse_stored_schema(&text).map_err(|e| {
+        Ok(Some(Schema::from_stored(&text).map_err(|e| {
             e.context(format!("stored schema '{schema_name}'"))
         })?))
     }
@@ -962,7 +938,9 @@ impl Destination for BigQueryDestination {
             version_hash: text_at(&r, 0, 1).unwrap_or_default(),
             state: sluice_core::state::decompress_state(&state)
                 .map_err(|e| e.context(format!("pipeline state of '{pipeline_name}'")))?,
-            created_at: to_rfc3339(&text_at(&r, 0, 3).unwrap_or_default()),
+            created_at: sluice_core::sql::timestamp_to_rfc3339(
+                &text_at(&r, 0, 3).unwrap_or_default(),
+            ),
         }))
     }
 
@@ -1026,13 +1004,5 @@ mod unit_tests {
         assert!(a.starts_with(STAGING_PREFIX) && a.ends_with("_t"));
         assert_ne!(a, BigQueryDestination::staging_name("2", "t"));
         assert!(BigQueryDestination::staging_name("1", &"x".repeat(1100)).len() <= 1024);
-    }
-
-    #[test]
-    fn timestamps_become_rfc3339() {
-        assert_eq!(
-            to_rfc3339("2026-01-02 03:04:05.5+00"),
-            "2026-01-02T03:04:05.500Z"
-        );
     }
 }

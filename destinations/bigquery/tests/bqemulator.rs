@@ -117,6 +117,10 @@ fn job(
     rows: u64,
     wd: WriteDisposition,
 ) -> ChainJob {
+    let scratch_dir = files
+        .first()
+        .and_then(|f| f.parent())
+        .map_or_else(std::env::temp_dir, |d| d.join(".scratch"));
     ChainJob {
         load_id: load_id.into(),
         disposition: wd,
@@ -127,6 +131,8 @@ fn job(
             rows,
         },
         nested: vec![],
+        schema_name: "test".into(),
+        scratch_dir,
     }
 }
 
@@ -149,13 +155,25 @@ async fn load_job_is_idempotent_per_load_id_and_file() {
         &[(1, "a"), (2, "b"), (3, "c")],
     );
     let first = dest
-        .load_file("100.1", &table, "items", &file)
+        .load_file(
+            "100.1",
+            &table,
+            "items",
+            &file,
+            &dir.path().join(".scratch"),
+        )
         .await
         .unwrap();
     assert_eq!(first, 3);
     // The same file of the same load again (a retried load): not submitted a second time.
     let second = dest
-        .load_file("100.1", &table, "items", &file)
+        .load_file(
+            "100.1",
+            &table,
+            "items",
+            &file,
+            &dir.path().join(".scratch"),
+        )
         .await
         .unwrap();
     assert_eq!(second, 3, "the earlier job's row count is reported");

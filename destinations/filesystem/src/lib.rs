@@ -34,6 +34,7 @@ pub use config::{
     AzureCredentials, Bucket, DEFAULT_CONCURRENCY, DEFAULT_MAX_STATE_FILES, DEFAULT_PART_SIZE,
     FilesystemSettings, GcsCredentials, MIN_PART_SIZE, S3Credentials,
 };
+pub use config::{CREDENTIALS, SETTINGS};
 pub use layout::{DEFAULT_LAYOUT, Layout, PathParams};
 pub use upload::UploadStats;
 
@@ -48,7 +49,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use read::{Projection, SimpleQuery};
 use sha2::{Digest, Sha256};
-use sluice_core::capabilities::{CaseFold, FileFormat, standard_sql_type};
+use sluice_core::capabilities::FileFormat;
 use sluice_core::{
     Capabilities, ChainJob, Destination, DestinationConfig, DestinationFactory, Error, LoadCommit,
     Result, Schema, SchemaChange, StateRecord, WriteDisposition,
@@ -76,16 +77,7 @@ pub fn capabilities() -> Capabilities {
     Capabilities {
         max_identifier_length: 65536,
         max_column_identifier_length: 65536,
-        casefold: CaseFold::None,
-        case_sensitive: true,
-        identifier_quote: '"',
-        escape_quote_with_backslash: false,
-        preferred_file_format: FileFormat::Parquet,
-        supports_transactions: false,
-        merge_strategies: Vec::new(),
-        max_decimal_precision: 38,
-        max_columns_per_table: None,
-        type_mapper: standard_sql_type,
+        ..Capabilities::default()
     }
 }
 
@@ -295,21 +287,14 @@ impl FilesystemDestination {
         if let Some(n) = &self.schema_name {
             return n.clone();
         }
-        let from_package = job
-            .tables()
-            .flat_map(|t| t.files.iter())
-            .filter_map(|f| f.parent())
-            .map(|dir| dir.join("schema.json"))
-            .find_map(|p| std::fs::read_to_string(p).ok())
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string));
-        from_package.unwrap_or_else(|| {
+        if job.schema_name.is_empty() {
             tracing::warn!(
                 target: "sluice::filesystem",
                 "the layout uses {{schema_name}} but the schema name is unknown; using the pipeline name"
             );
-            self.settings.pipeline_name.clone()
-        })
+            return self.settings.pipeline_name.clone();
+        }
+        job.schema_name.clone()
     }
 
     fn schema_name_or_default(&self) -> String {

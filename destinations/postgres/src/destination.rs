@@ -141,7 +141,7 @@ impl PostgresDestination {
         if job.files.is_empty() {
             return Ok(0);
         }
-        let mut encoder = CopyEncoder::new(&job.table);
+        let encoder = CopyEncoder::new(&job.table);
         if encoder.columns().is_empty() {
             return Ok(0);
         }
@@ -160,24 +160,28 @@ impl PostgresDestination {
             .await
             .map_err(|e| pg_error(format!("COPY into {table_name} failed"), e))?;
         pin_mut!(sink);
-        let mut buf = BytesMut::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
-        buf.extend_from_slice(HEADER);
-        for file in &job.files {
-            for batch in read_parquet(file, READ_BATCH_ROWS)? {
-                let batch =
-                    batch.map_err(|e| e.context(format!("load file {}", file.display())))?;
-                encoder.encode(&batch, &mut buf)?;
-                if buf.len() >= CHUNK_BYTES {
-                    sink.send(buf.split().freeze())
-                        .await
-                        .map_err(|e| pg_error(format!("COPY into {table_name} failed"), e))?;
+        // Parquet decoding and COPY encoding run on a blocking thread, a few chunks ahead of
+        // the socket: the CPU work overlaps with sending, and no async worker is stalled.
+        let mut chunks = encode_in_background(job.table.clone(), job.files.clone());
+        let mut sent = Ok(());
+        while let Some(chunk) = chunks.recv().await {
+            match chunk {
+                Ok(bytes) => {
+                    if let Err(e) = sink.send(bytes).await {
+                        sent = Err(pg_error(format!("COPY into {table_name} failed"), e));
+                        break;
+                    }
+                }
+                Err(e) => {
+                    sent = Err(e);
+                    break;
                 }
             }
         }
-        buf.extend_from_slice(TRAILER);
-        sink.send(buf.split().freeze())
-            .await
-            .map_err(|e| pg_error(format!("COPY into {table_name} failed"), e))?;
+        // Dropping the receiver stops the encoder at its next chunk; an unfinished COPY is
+        // abandoned with the sink (the transaction rolls it back).
+        drop(chunks);
+        sent?;
         let rows = sink
             .finish()
             .await
@@ -201,18 +205,6 @@ impl PostgresDestination {
     }
 
     async fn write_merge(&mut self, job: &ChainJob) -> Result<u64> {
-        if !self.caps.supports_merge_strategy(job.merge_strategy) {
-            return Err(Error::config(format!(
-                "table {}: merge strategy {:?} is not supported by postgres (use delete-insert or upsert)",
-                job.root.table.name, job.merge_strategy
-            )));
-        }
-        if job.merge_strategy == MergeStrategy::Upsert && job.root.table.primary_key().is_empty() {
-            return Err(Error::schema(format!(
-                "table {}: the upsert merge strategy needs a primary key",
-                job.root.table.name
-            )));
-        }
         let mut staging = std::collections::HashMap::new();
         let mut rows = 0;
         let with_files: Vec<TableJob> = job
@@ -248,6 +240,45 @@ impl PostgresDestination {
         }
         Ok(rows)
     }
+}
+
+/// Chunks of binary COPY data encoded in flight at most (1 MiB each).
+const CHUNKS_AHEAD: usize = 4;
+
+/// Decode `files` and encode their rows as binary COPY (header to trailer) on a blocking
+/// thread, in chunks of about [`CHUNK_BYTES`] sent through a bounded channel. The first error
+/// is sent and ends the stream; a dropped receiver stops the thread.
+fn encode_in_background(
+    table: sluice_core::Table,
+    files: Vec<std::path::PathBuf>,
+) -> tokio::sync::mpsc::Receiver<Result<Bytes>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let encode = || -> Result<()> {
+            let mut encoder = CopyEncoder::new(&table);
+            let mut buf = BytesMut::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
+            buf.extend_from_slice(HEADER);
+            for file in &files {
+                for batch in read_parquet(file, READ_BATCH_ROWS)? {
+                    let batch =
+                        batch.map_err(|e| e.context(format!("load file {}", file.display())))?;
+                    encoder.encode(&batch, &mut buf)?;
+                    if buf.len() >= CHUNK_BYTES
+                        && tx.blocking_send(Ok(buf.split().freeze())).is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+            buf.extend_from_slice(TRAILER);
+            let _ = tx.blocking_send(Ok(buf.split().freeze()));
+            Ok(())
+        };
+        if let Err(e) = encode() {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    rx
 }
 
 #[async_trait]

@@ -23,11 +23,12 @@ mod destination;
 mod error;
 mod read;
 
+pub use credentials::{CREDENTIALS, SETTINGS};
 pub use credentials::{PgCredentials, SslMode};
 pub use destination::PostgresDestination;
 
 use async_trait::async_trait;
-use sluice_core::capabilities::{Capabilities, CaseFold, FileFormat};
+use sluice_core::capabilities::{Capabilities, CaseFold};
 use sluice_core::schema::{Column, MergeStrategy};
 use sluice_core::types::DataType;
 use sluice_core::{Destination, DestinationConfig, DestinationFactory, Result};
@@ -52,15 +53,11 @@ pub fn capabilities() -> Capabilities {
         max_identifier_length: 63,
         max_column_identifier_length: 63,
         casefold: CaseFold::Lower,
-        case_sensitive: true,
-        identifier_quote: '"',
-        escape_quote_with_backslash: false,
-        preferred_file_format: FileFormat::Parquet,
         supports_transactions: true,
         merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
-        max_decimal_precision: 38,
         max_columns_per_table: Some(1600),
         type_mapper: postgres_sql_type,
+        ..Capabilities::default()
     }
 }
 

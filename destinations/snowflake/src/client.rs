@@ -30,6 +30,7 @@ use arrow::record_batch::RecordBatch;
 use base64::Engine;
 use serde_json::{Value, json};
 use sluice_core::config::Secret;
+use sluice_core::sql::statement_kind;
 use sluice_core::{Error, Result};
 use std::fmt;
 use std::io::Read;
@@ -137,15 +138,6 @@ fn request_id() -> String {
         &h[17..20],
         &h[20..32]
     )
-}
-
-/// What a statement is, for messages: its first words, never literals or names.
-pub fn statement_kind(sql: &str) -> String {
-    sql.split_whitespace()
-        .take_while(|w| !w.starts_with(['"', '\'', '(', '@']))
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn http_error(context: &str, e: reqwest::Error) -> Error {

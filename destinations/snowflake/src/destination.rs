@@ -9,7 +9,7 @@
 //! `_dlt_pipeline_state` and `_dlt_loads` rows between `BEGIN` and `COMMIT`: readers never see
 //! half a package, and a failed package leaves no rows behind.
 
-use crate::client::{QueryResult, SnowflakeClient, snowflake_error, statement_kind};
+use crate::client::{QueryResult, SnowflakeClient, snowflake_error};
 use crate::credentials::SnowflakeCredentials;
 use arrow::array::{Array, StringArray};
 use arrow::compute::cast;
@@ -18,6 +18,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_core::naming::digest128;
 use sluice_core::schema::system_tables;
+use sluice_core::sql::statement_kind;
 use sluice_core::sql::{SqlDialect, literal_backslash_escaped};
 use sluice_core::{
     Capabilities, ChainJob, Column, DataType, Destination, Error, LoadCommit, MergeStrategy,
@@ -430,22 +431,6 @@ impl SnowflakeDestination {
 
     async fn write_merge(&mut self, job: &ChainJob) -> Result<()> {
         let root_name = job.root.table.name.clone();
-        match job.merge_strategy {
-            MergeStrategy::DeleteInsert => {}
-            MergeStrategy::Upsert => {
-                if job.root.table.primary_key().is_empty() {
-                    return Err(Error::schema(format!(
-                        "table {root_name}: the upsert merge strategy needs a primary key"
-                    )));
-                }
-            }
-            other => {
-                return Err(Error::config(format!(
-                    "table {root_name}: merge strategy {other:?} is not supported by snowflake; \
-                     use delete-insert or upsert"
-                )));
-            }
-        }
         // Nested tables without rows that are not in the database have nothing to merge.
         let existing = self.existing_tables().await?;
         let mut job = job.clone();
@@ -650,34 +635,6 @@ fn first_i64(batches: &[RecordBatch]) -> Result<i64> {
         .map_err(|_| Error::destination(format!("snowflake: expected a count, got '{text}'")))
 }
 
-/// Snowflake prints `TIMESTAMP_TZ` as text in several ways (`2026-01-01 10:00:00.123 +0000`,
-/// `2026-01-01 10:00:00+00`); make it RFC 3339 in UTC.
-fn to_rfc3339(text: &str) -> String {
-    let t = text.trim();
-    for fmt in [
-        "%Y-%m-%d %H:%M:%S%.f %z",
-        "%Y-%m-%d %H:%M:%S%.f%#z",
-        "%Y-%m-%dT%H:%M:%S%.f%#z",
-        "%Y-%m-%d %H:%M:%S%.f %#z",
-    ] {
-        if let Ok(d) = chrono::DateTime::parse_from_str(t, fmt) {
-            return d
-                .with_timezone(&chrono::Utc)
-                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        }
-    }
-    t.to_string()
-}
-
-/// Parse a schema stored in `_dlt_version`: JSON, or base64 of zlib-compressed JSON.
-fn parse_stored_schema(text: &str) -> Result<Schema> {
-    if text.trim_start().starts_with('{') {
-        return Schema::from_json(text);
-    }
-    let value = sluice_core::state::decompress_state(text)?;
-    serde_json::from_value(value).map_err(|e| Error::input("invalid stored schema").with_source(e))
-}
-
 #[async_trait]
 impl Destination for SnowflakeDestination {
     fn capabilities(&self) -> &Capabilities {
@@ -796,7 +753,7 @@ impl Destination for SnowflakeDestination {
         let Some(text) = strings(&r.batches, 0)?.into_iter().next().flatten() else {
             return Ok(None);
         };
-        Ok(Some(parse_stored_schema(&text).map_err(|e| {
+        Ok(Some(Schema::from_stored(&text).map_err(|e| {
             e.context(format!("stored schema '{schema_name}'"))
         })?))
     }
@@ -826,7 +783,7 @@ impl Destination for SnowflakeDestination {
             version_hash: cell(1)?.unwrap_or_default(),
             state: sluice_core::state::decompress_state(&state)
                 .map_err(|e| e.context(format!("pipeline state of '{pipeline_name}'")))?,
-            created_at: to_rfc3339(&cell(3)?.unwrap_or_default()),
+            created_at: sluice_core::sql::timestamp_to_rfc3339(&cell(3)?.unwrap_or_default()),
         }))
     }
 
@@ -866,17 +823,5 @@ mod tests {
         let d = stage_dir("order__ünï");
         assert!(d.starts_with("order___") && d.is_ascii(), "{d}");
         assert_ne!(stage_dir("a"), stage_dir("b"));
-    }
-
-    #[test]
-    fn timestamps_become_rfc3339() {
-        assert_eq!(
-            to_rfc3339("2026-01-02 03:04:05.5+00"),
-            "2026-01-02T03:04:05.500Z"
-        );
-        assert_eq!(
-            to_rfc3339("2026-01-02 03:04:05.000 +0000"),
-            "2026-01-02T03:04:05Z"
-        );
     }
 }

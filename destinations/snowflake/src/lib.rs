@@ -36,10 +36,11 @@ mod keypair;
 pub mod stage_upload;
 
 pub use credentials::SnowflakeCredentials;
+pub use credentials::{CREDENTIALS, SETTINGS};
 pub use destination::{DEFAULT_STAGE, SnowflakeDestination, SnowflakeSettings};
 
 use async_trait::async_trait;
-use sluice_core::capabilities::{Capabilities, CaseFold, FileFormat};
+use sluice_core::capabilities::{Capabilities, CaseFold};
 use sluice_core::schema::{Column, MergeStrategy};
 use sluice_core::types::DataType;
 use sluice_core::{Destination, DestinationConfig, DestinationFactory, Error, Result};
@@ -58,15 +59,10 @@ pub fn capabilities() -> Capabilities {
         max_identifier_length: 255,
         max_column_identifier_length: 255,
         casefold: CaseFold::Upper,
-        case_sensitive: true,
-        identifier_quote: '"',
-        escape_quote_with_backslash: false,
-        preferred_file_format: FileFormat::Parquet,
         supports_transactions: true,
         merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
-        max_decimal_precision: 38,
-        max_columns_per_table: None,
         type_mapper: snowflake_sql_type,
+        ..Capabilities::default()
     }
 }
 

@@ -115,6 +115,10 @@ fn job(
     files: Vec<std::path::PathBuf>,
     rows: u64,
 ) -> ChainJob {
+    let scratch_dir = files
+        .first()
+        .and_then(|f| f.parent())
+        .map_or_else(std::env::temp_dir, |d| d.join(".scratch"));
     ChainJob {
         load_id: load_id.into(),
         disposition: wd,
@@ -125,6 +129,8 @@ fn job(
             rows,
         },
         nested: vec![],
+        schema_name: "test".into(),
+        scratch_dir,
     }
 }
 

@@ -84,12 +84,19 @@ pub fn chain(
     root: TableJob,
     nested: Vec<TableJob>,
 ) -> ChainJob {
+    let scratch_dir = root
+        .files
+        .first()
+        .and_then(|f| f.parent())
+        .map_or_else(std::env::temp_dir, |d| d.join(".scratch"));
     ChainJob {
         load_id: load_id.into(),
         disposition,
         merge_strategy: strategy,
         root,
         nested,
+        schema_name: "test".into(),
+        scratch_dir,
     }
 }
 

@@ -1,0 +1,159 @@
+//! What a package must satisfy before any destination sees it, checked once here instead of in
+//! every destination: tables within the destination's column limit, merges only with a strategy
+//! the destination implements, upserts only with a primary key.
+//!
+//! The checks run before a package is committed (so a package that no destination could load is
+//! never left pending, failing every later run) and again before a pending package is loaded
+//! (packages written by an older sluice, or for another destination).
+
+use sluice_core::{Capabilities, Error, MergeStrategy, Result, Schema, WriteDisposition};
+
+/// Check every data table of `schema` against the capabilities of `destination`.
+pub fn check(schema: &Schema, caps: &Capabilities, destination: &str) -> Result<()> {
+    check_column_limit(schema, caps, destination)?;
+    check_merges(schema, caps, destination)
+}
+
+/// A table with more columns than the destination allows fails, naming the table and what to do.
+fn check_column_limit(schema: &Schema, caps: &Capabilities, destination: &str) -> Result<()> {
+    let Some(max) = caps.max_columns_per_table else {
+        return Ok(());
+    };
+    for table in schema.tables.values() {
+        let n = table.complete_columns().count();
+        if n > max {
+            return Err(Error::schema(format!(
+                "table {} would have {n} columns, more than the {max} a {destination} table can \
+                 hold: lower max_table_nesting for its resource so that deep objects are stored \
+                 as JSON, declare a wide object as a json column in the resource's columns, or \
+                 load it into a destination without that limit (duckdb, filesystem)",
+                table.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn strategy_name(s: MergeStrategy) -> &'static str {
+    match s {
+        MergeStrategy::DeleteInsert => "delete-insert",
+        MergeStrategy::Upsert => "upsert",
+        MergeStrategy::InsertOnly => "insert-only",
+    }
+}
+
+/// A merge table's strategy must be one the destination implements (a destination without any
+/// appends instead, see [`Capabilities::merge_strategies`]); an upsert needs a primary key.
+fn check_merges(schema: &Schema, caps: &Capabilities, destination: &str) -> Result<()> {
+    for table in schema.data_tables().filter(|t| t.parent.is_none()) {
+        if schema.write_disposition(&table.name) != WriteDisposition::Merge {
+            continue;
+        }
+        let strategy = table.merge_strategy.unwrap_or_default();
+        if !caps.merge_strategies.is_empty() && !caps.supports_merge_strategy(strategy) {
+            let supported: Vec<&str> = caps
+                .merge_strategies
+                .iter()
+                .map(|s| strategy_name(*s))
+                .collect();
+            return Err(Error::config(format!(
+                "table {}: the {} merge strategy is not supported by {destination}; use {} \
+                 (write_disposition = {{ disposition = \"merge\", strategy = \"{}\" }})",
+                table.name,
+                strategy_name(strategy),
+                supported.join(" or "),
+                supported[0]
+            )));
+        }
+        if strategy == MergeStrategy::Upsert && table.primary_key().is_empty() {
+            return Err(Error::schema(format!(
+                "table {}: the upsert merge strategy needs a primary key: set primary_key on \
+                 its resource, or use the delete-insert strategy",
+                table.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::{Column, DataType, Table};
+
+    fn caps(strategies: Vec<MergeStrategy>, max_columns: Option<usize>) -> Capabilities {
+        Capabilities {
+            merge_strategies: strategies,
+            max_columns_per_table: max_columns,
+            ..Capabilities::default()
+        }
+    }
+
+    fn merge_schema(strategy: MergeStrategy, key: bool) -> Schema {
+        let mut s = Schema::new("s");
+        let mut t = Table::new("orders");
+        t.write_disposition = Some(WriteDisposition::Merge);
+        t.merge_strategy = Some(strategy);
+        let id = Column::new("id", DataType::Bigint);
+        t = t.with_column(if key { id.primary_key() } else { id });
+        s.tables.insert(t.name.clone(), t);
+        s
+    }
+
+    #[test]
+    fn unsupported_strategies_and_keyless_upserts_are_refused() {
+        let both = caps(
+            vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
+            None,
+        );
+        check(&merge_schema(MergeStrategy::Upsert, true), &both, "duckdb").unwrap();
+        let msg = check(
+            &merge_schema(MergeStrategy::InsertOnly, true),
+            &both,
+            "duckdb",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("table orders: the insert-only merge strategy is not supported by duckdb")
+                && msg.contains("use delete-insert or upsert"),
+            "{msg}"
+        );
+        let msg = check(&merge_schema(MergeStrategy::Upsert, false), &both, "duckdb")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("table orders: the upsert merge strategy needs a primary key"),
+            "{msg}"
+        );
+        // A destination without merge strategies appends: nothing to refuse.
+        check(
+            &merge_schema(MergeStrategy::InsertOnly, true),
+            &caps(vec![], None),
+            "fs",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_table_beyond_the_column_limit_is_refused() {
+        let schema = merge_schema(MergeStrategy::DeleteInsert, true);
+        check(
+            &schema,
+            &caps(vec![MergeStrategy::DeleteInsert], Some(1)),
+            "pg",
+        )
+        .unwrap();
+        let msg = check(
+            &schema,
+            &caps(vec![MergeStrategy::DeleteInsert], Some(0)),
+            "pg",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("table orders would have 1 columns, more than the 0"),
+            "{msg}"
+        );
+    }
+}
