@@ -32,7 +32,7 @@ export SOURCES__FORTER_ORDER_V3_SOURCE__BASE_URL="$url"
 
 "$bin/sluice" run "$root/examples/forter_order_v3_pipeline.toml"
 echo
-"$bin/sluice" pipeline forter_order_v3_pipeline show --rows 0
+"$bin/sluice" pipeline forter_order_v3_pipeline show --text --rows 0
 echo
 echo "== a few orders with their decision (amounts stay exact strings)"
 "$bin/sluice" query forter_order_v3_pipeline \

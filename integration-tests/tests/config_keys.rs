@@ -132,3 +132,39 @@ fn the_documented_keys_are_accepted() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+#[test]
+fn every_destination_describes_its_keys_with_an_example_that_validates() {
+    let registry = all_destinations();
+    for name in registry.names().map(str::to_string).collect::<Vec<_>>() {
+        let factory = registry.get(&name).unwrap();
+        let example = factory.example_config();
+        assert!(!example.is_empty(), "{name} has an example config");
+        let doc: toml::Table = example
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}'s example is TOML: {e}"));
+        let keys = factory.config_keys();
+        let section = doc["destination"][name.as_str()].as_table().unwrap();
+        for (k, v) in section {
+            if k == "credentials" {
+                if let Some(creds) = v.as_table() {
+                    for ck in creds.keys() {
+                        assert!(
+                            keys.credentials.contains(&ck.as_str()) || ck.ends_with("_config"),
+                            "{name}: example credential key {ck} is listed"
+                        );
+                    }
+                }
+            } else {
+                assert!(
+                    keys.settings.contains(&k.as_str()),
+                    "{name}: example key {k} is listed"
+                );
+            }
+        }
+        // The example is a valid configuration (no I/O: validate only).
+        factory
+            .validate(&config(&name, example))
+            .unwrap_or_else(|e| panic!("{name}'s example validates: {e}"));
+    }
+}

@@ -2,10 +2,10 @@
 //!
 //! It parses the file and builds its source (config errors name the key), validates the
 //! destination config, connects and runs the destination's own check (no data is written), and
-//! for `type = "forter"` calls `GET /credentials/test` with the configured credentials.
+//! runs the source's own check (the Forter preset calls `GET /credentials/test`).
 
-use crate::cli::CheckArgs;
-use crate::run::{build_source, parse};
+use crate::args::CheckArgs;
+use crate::pipeline_file::{build_source, parse};
 use anyhow::Context;
 use sluice_core::{ConfigProvider, DestinationConfig};
 
@@ -23,7 +23,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
 
     // The source: config and credentials are resolved, nothing is requested yet.
     let source_name = file.source_name_or(&name);
-    build_source(&file, &name, &config, path)?;
+    let source = build_source(&file, &name, &config, path)?;
     println!("Pipeline file {} OK", path.display());
 
     // The destination: config validation, then connect + check.
@@ -58,15 +58,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         .with_context(|| format!("destination {destination} check failed"))?;
     println!("Destination {destination} OK ({})", dest.location());
 
-    // The source's credentials.
-    if file.source_type == "forter" {
-        let secrets = config.section(&["sources", &source_name]);
-        let forter =
-            sluice_forter::ForterConfig::from_toml(toml::Value::Table(file.source.clone()))?;
-        sluice_forter::check_credentials(&source_name, &forter, &secrets)
-            .await
-            .with_context(|| format!("credentials check of source {source_name} failed"))?;
-        println!("Credentials OK for source {source_name}");
+    // The source's own check (Forter: `GET /credentials/test`), where it has one.
+    if let Some(what) = source
+        .check()
+        .await
+        .with_context(|| format!("check of source {source_name} failed"))?
+    {
+        println!("Credentials OK for source {source_name}: {what}");
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `sluice pipeline NAME …`: look into a pipeline's working dir and destination.
 
-use crate::cli::{PipelineArgs, PipelineCommand, SchemaFormat};
+use crate::args::{PipelineArgs, PipelineCommand, SchemaFormat};
 use anyhow::Context;
 use sluice_pipeline::Pipeline;
 use sluice_pipeline::package::{Package, list_packages};

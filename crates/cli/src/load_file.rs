@@ -1,6 +1,6 @@
 //! `sluice load-file`.
 
-use crate::cli::{Contract, Disposition, LoadFileArgs};
+use crate::args::{Contract, Disposition, LoadFileArgs};
 use anyhow::Context;
 use sluice_core::{ContractMode, ResourceHints, SchemaContract, WriteDisposition};
 use sluice_pipeline::{FileSource, Pipeline, PipelineOptions};

@@ -1,12 +1,14 @@
 //! `sluice`: load REST APIs and JSON files into DuckDB, Postgres, BigQuery, Snowflake and
 //! Parquet lakes, with dlt's layout and config.
 
+mod args;
 mod check;
-mod cli;
 mod dashboard;
+mod destinations;
 mod inspect;
 mod load_file;
 mod output;
+mod pipeline_file;
 mod progress;
 mod query;
 mod run;
@@ -66,7 +68,7 @@ fn release_free_memory() {
 
 fn main() -> ExitCode {
     configure_allocator();
-    let args = cli::Cli::parse();
+    let args = args::Cli::parse();
     init_logging(args.verbose, args.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -78,7 +80,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::dispatch(args)) {
+    match runtime.block_on(dispatch(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
@@ -120,4 +122,16 @@ fn init_logging(verbose: u8, quiet: bool) {
         .without_time()
         .compact()
         .init();
+}
+
+/// Run the parsed command.
+async fn dispatch(cli: args::Cli) -> anyhow::Result<()> {
+    match cli.command {
+        args::Command::Run(args) => crate::run::run(args, cli.quiet).await,
+        args::Command::Check(args) => crate::check::run(args).await,
+        args::Command::LoadFile(args) => crate::load_file::run(args, cli.quiet).await,
+        args::Command::Destinations(args) => crate::destinations::run(args),
+        args::Command::Pipeline(args) => crate::inspect::run(args).await,
+        args::Command::Query(args) => crate::query::run(args).await,
+    }
 }

@@ -5,14 +5,14 @@
 //! the pipeline log the same facts as lines instead (every few seconds, and per table chain);
 //! `--quiet` shows neither.
 
+use sluice_core::{ResourceTrace, SourceCounters};
 use sluice_pipeline::progress::{RunCounts, RunProgress, Step, rate};
-use sluice_rest::{Progress, ResourceCounts};
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The status line for a snapshot of counters.
-pub fn status_line(counts: &[ResourceCounts], elapsed: Duration) -> String {
+pub fn status_line(counts: &[ResourceTrace], elapsed: Duration) -> String {
     let requests: u64 = counts.iter().map(|c| c.requests).sum();
     let rows: u64 = counts.iter().map(|c| c.rows).sum();
     let retries: u64 = counts.iter().map(|c| c.retries).sum();
@@ -51,7 +51,7 @@ pub fn load_line(run: &RunCounts) -> String {
 
 /// The status line of the extract step: the source's counters when it has them, then the
 /// normalizer's.
-pub fn extract_line(counts: Option<&[ResourceCounts]>, run: &RunCounts) -> String {
+pub fn extract_line(counts: Option<&[ResourceTrace]>, run: &RunCounts) -> String {
     let normalized = format!(
         "{} items normalized ({}), {} rows written",
         run.items,
@@ -67,7 +67,7 @@ pub fn extract_line(counts: Option<&[ResourceCounts]>, run: &RunCounts) -> Strin
 /// Redraw the status line on stderr until [`finish`]; does nothing when stderr is not a
 /// terminal or `quiet` is set.
 pub fn show(
-    progress: Option<Arc<Progress>>,
+    progress: Option<Arc<dyn SourceCounters>>,
     run: Arc<RunProgress>,
     quiet: bool,
 ) -> Option<tokio::task::JoinHandle<()>> {
@@ -107,13 +107,14 @@ pub fn finish(handle: Option<tokio::task::JoinHandle<()>>) {
 mod tests {
     use super::*;
 
-    fn counts(resource: &str, rows: u64, requests: u64, done: bool) -> ResourceCounts {
-        ResourceCounts {
+    fn counts(resource: &str, rows: u64, requests: u64, done: bool) -> ResourceTrace {
+        ResourceTrace {
             resource: resource.into(),
             pages: requests,
             rows,
             requests,
             retries: 1,
+            bytes: 0,
             done,
         }
     }

@@ -1,6 +1,6 @@
 //! `sluice query`.
 
-use crate::cli::QueryArgs;
+use crate::args::QueryArgs;
 use sluice_pipeline::Pipeline;
 
 /// Run SQL on the pipeline's dataset and print it.

@@ -169,6 +169,31 @@ fn destinations_and_inspection_commands() {
     let tmp = tempfile::tempdir().unwrap();
     let out = run_ok(sluice(tmp.path()).arg("destinations"));
     assert!(out.contains("duckdb"), "{out}");
+    for name in ["duckdb", "postgres", "bigquery", "snowflake", "filesystem"] {
+        let out = run_ok(sluice(tmp.path()).args(["destinations", "describe", name]));
+        assert!(
+            out.contains(&format!("[destination.{name}"))
+                && out.contains(&format!("DESTINATION__{}__", name.to_uppercase()))
+                && out.contains("Example"),
+            "{out}"
+        );
+    }
+    let out = run_ok(sluice(tmp.path()).args(["destinations", "describe", "postgres"]));
+    assert!(
+        out.contains(
+            "keys in [destination.postgres.credentials]: database, username, password, host, port"
+        ) && out.contains("columns per table: 1600"),
+        "{out}"
+    );
+    let bad = sluice(tmp.path())
+        .args(["destinations", "describe", "postgress"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && stderr.contains("postgress"),
+        "{stderr}"
+    );
     let file = write_json(tmp.path(), "u.json", &json!([{"id": 1, "name": "x"}]));
     run_ok(sluice(tmp.path()).arg("load-file").arg(&file).args([
         "--table",
@@ -193,7 +218,7 @@ fn destinations_and_inspection_commands() {
         "csv",
     ]));
     assert_eq!(q.trim(), "name\nx");
-    let show = run_ok(sluice(tmp.path()).args(["pipeline", "insp", "show"]));
+    let show = run_ok(sluice(tmp.path()).args(["pipeline", "insp", "show", "--text"]));
     assert!(show.contains("users: 1 row(s)"), "{show}");
     let missing = sluice(tmp.path())
         .args(["pipeline", "nope", "info"])

@@ -155,8 +155,13 @@ impl Browser {
     }
 }
 
-/// `sluice pipeline NAME show --no-browser` running; its URL.
-fn serve(dir: &Path, pipeline: &str, extra: &[&str]) -> (Child, String) {
+/// `sluice pipeline NAME show --no-browser` running; its URL, and the rest of its output once
+/// it ends.
+fn serve(
+    dir: &Path,
+    pipeline: &str,
+    extra: &[&str],
+) -> (Child, String, std::thread::JoinHandle<Vec<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .current_dir(dir)
         .env("SLUICE_PIPELINES_DIR", dir.join("pipelines"))
@@ -175,8 +180,8 @@ fn serve(dir: &Path, pipeline: &str, extra: &[&str]) -> (Child, String) {
             break line[at..].trim().to_string();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    (child, url, rest)
 }
 
 fn run_example(dir: &Path, server: &ForterServer) {
@@ -221,7 +226,7 @@ async fn the_dashboard_shows_the_forter_example_in_a_real_browser() {
     })
     .await
     .unwrap();
-    let (mut child, url) = serve(&dir, "forter_order_v3_pipeline", &[]);
+    let (mut child, url, output) = serve(&dir, "forter_order_v3_pipeline", &[]);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let browser = Browser::start(&driver, &chromium).await;
 
@@ -403,8 +408,16 @@ async fn the_dashboard_shows_the_forter_example_in_a_real_browser() {
         );
         assert!(reached.is_err(), "the dashboard answers on {ip}");
     }
-    child.kill().unwrap();
-    let _ = child.wait();
+    // Ctrl-C stops it cleanly.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit after Ctrl-C: {status}");
+    let rest = output.join().unwrap();
+    assert!(rest.iter().any(|l| l == "Dashboard stopped."), "{rest:?}");
 }
 
 /// An address of this machine other than loopback, if it has one.

@@ -238,7 +238,7 @@ async fn forter_example_loads_the_same_into_every_destination() {
             String::from_utf8_lossy(&out.stderr)
         );
         let mut cmd = sluice(tmp.path(), &server.url(), fs::API_KEY);
-        cmd.args(["pipeline", &pipeline, "show", "--rows", "0"])
+        cmd.args(["pipeline", &pipeline, "show", "--text", "--rows", "0"])
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         let out = output(cmd).await;
         assert!(

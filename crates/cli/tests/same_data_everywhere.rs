@@ -43,7 +43,7 @@ fn load_and_count(dir: &Path, destination: &str, env: &[(&str, String)]) -> BTre
         "--dataset",
         &dataset,
     ]);
-    let shown = run(&["pipeline", &name, "show", "--rows", "0"]);
+    let shown = run(&["pipeline", &name, "show", "--text", "--rows", "0"]);
     shown
         .lines()
         .filter_map(|l| l.strip_suffix(" row(s)"))

@@ -295,6 +295,16 @@ impl fmt::Debug for ConfigSection {
     }
 }
 
+/// A destination's credentials: a connection string (held as a secret: it may carry a
+/// password) or a table of fields.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// One connection string.
+    Url(Secret),
+    /// `[destination.<name>.credentials]`.
+    Fields(ConfigSection),
+}
+
 impl ConfigSection {
     /// A section built from a TOML table (tests and embedding programs).
     pub fn from_table(path: impl Into<String>, values: toml::Table) -> Self {
@@ -388,6 +398,26 @@ impl ConfigSection {
             check_keys(t, credentials, &format!("{}.credentials", self.path))?;
         }
         Ok(())
+    }
+
+    /// The `credentials` of a destination section, as dlt takes them: one connection string
+    /// (`postgresql://user:pass@host/db`) or a table of fields. Missing or of another type, the
+    /// error says so and how to give them (`how_to`); it never shows a value.
+    pub fn credentials(&self, destination: &str, how_to: &str) -> Result<Credentials> {
+        match self.get("credentials") {
+            None => Err(Error::config(format!(
+                "{destination} credentials are missing: {how_to}"
+            ))),
+            Some(toml::Value::String(url)) => Ok(Credentials::Url(Secret::new(url.clone()))),
+            Some(toml::Value::Table(_)) => Ok(Credentials::Fields(
+                self.subsection("credentials")
+                    .expect("credentials is a table"),
+            )),
+            Some(_) => Err(Error::config(format!(
+                "{}.credentials must be a connection string or a table: {how_to}",
+                self.path
+            ))),
+        }
     }
 
     /// A sub-table, as a section.

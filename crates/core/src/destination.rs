@@ -52,6 +52,27 @@ pub trait DestinationFactory: Send + Sync {
 
     /// Open a connection to the destination.
     async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>>;
+
+    /// The keys it reads in `[destination.<name>]` and in its `credentials` table (for
+    /// `sluice destinations describe`; `validate` rejects any other). Empty by default.
+    fn config_keys(&self) -> ConfigKeys {
+        ConfigKeys::default()
+    }
+
+    /// An example of its config, as TOML for `.sluice/secrets.toml` (for `sluice destinations
+    /// describe`). Empty by default.
+    fn example_config(&self) -> &'static str {
+        ""
+    }
+}
+
+/// The config keys a destination reads.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigKeys {
+    /// Keys of `[destination.<name>]` (besides `credentials`).
+    pub settings: Vec<&'static str>,
+    /// Keys of `[destination.<name>.credentials]`.
+    pub credentials: Vec<&'static str>,
 }
 
 /// One table of a load: its current schema and the package files holding its rows.

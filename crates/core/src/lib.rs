@@ -25,7 +25,8 @@ pub mod types;
 pub use capabilities::{Capabilities, CaseFold, FileFormat};
 pub use config::{ConfigProvider, ConfigSection, Secret};
 pub use destination::{
-    ChainJob, Destination, DestinationConfig, DestinationFactory, LoadCommit, StateRecord, TableJob,
+    ChainJob, ConfigKeys, Destination, DestinationConfig, DestinationFactory, LoadCommit,
+    StateRecord, TableJob,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use naming::NamingConvention;
@@ -34,7 +35,10 @@ pub use schema::{
     Column, ContractMode, MergeStrategy, Schema, SchemaChange, SchemaContract, Table,
     WriteDisposition,
 };
-pub use source::{ResourceHints, ResourceTrace, Source, SourceCounters, SourceEvent, SourceStream};
+pub use source::{
+    ResourceHints, ResourceTrace, Source, SourceCounters, SourceEvent, SourceFactory,
+    SourceRegistry, SourceStream,
+};
 pub use types::DataType;
 
 /// Name of the loads table written by every destination.

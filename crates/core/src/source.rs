@@ -80,6 +80,9 @@ pub struct ResourceTrace {
     pub rows: u64,
     /// Response bytes received.
     pub bytes: u64,
+    /// Whether the resource has finished.
+    #[serde(default)]
+    pub done: bool,
 }
 
 /// Live counters of a running source, readable while and after it runs.
@@ -104,5 +107,75 @@ pub trait Source: Send {
     /// for sources that do not count.
     fn counters(&self) -> Option<std::sync::Arc<dyn SourceCounters>> {
         None
+    }
+
+    /// Verify, without extracting anything, that the source can run: reach the API and have
+    /// its credentials accepted (Forter's `GET /credentials/test`). Returns what was verified,
+    /// for people, or `None` (the default) for a source with nothing to check beyond its config.
+    fn check(&self) -> futures::future::BoxFuture<'_, Result<Option<String>>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// Builds sources of one type (`rest_api`, `forter`) from their `[source]` table.
+pub trait SourceFactory: Send + Sync {
+    /// The `type` of `[source]` this factory builds.
+    fn source_type(&self) -> &str;
+
+    /// Build a source named `name` from its config (the `[source]` table without `type` and
+    /// `name`) and its secrets (`[sources.<name>]`). No I/O; errors name the key at fault.
+    fn build(
+        &self,
+        name: &str,
+        config: toml::Value,
+        secrets: &crate::ConfigSection,
+    ) -> Result<Box<dyn Source>>;
+}
+
+/// The source types a program knows, by `type` name. A value: build one with the factories you
+/// want (`sluice::sources()` holds the built-in ones) and add your own.
+#[derive(Clone, Default)]
+pub struct SourceRegistry {
+    factories: Vec<std::sync::Arc<dyn SourceFactory>>,
+}
+
+impl std::fmt::Debug for SourceRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.factories.iter().map(|f| f.source_type()))
+            .finish()
+    }
+}
+
+impl SourceRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a factory; a later one with the same type replaces the earlier.
+    pub fn register(&mut self, factory: std::sync::Arc<dyn SourceFactory>) {
+        self.factories
+            .retain(|f| f.source_type() != factory.source_type());
+        self.factories.push(factory);
+    }
+
+    /// The registered types, in registration order.
+    pub fn types(&self) -> impl Iterator<Item = &str> {
+        self.factories.iter().map(|f| f.source_type())
+    }
+
+    /// The factory of `source_type`; the error lists the known types.
+    pub fn get(&self, source_type: &str) -> Result<std::sync::Arc<dyn SourceFactory>> {
+        self.factories
+            .iter()
+            .find(|f| f.source_type() == source_type)
+            .cloned()
+            .ok_or_else(|| {
+                crate::Error::config(format!(
+                    "unknown source type '{source_type}': known types are {}",
+                    self.types().collect::<Vec<_>>().join(", ")
+                ))
+            })
     }
 }

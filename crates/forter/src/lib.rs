@@ -31,6 +31,10 @@
 //! # let _ = source; Ok(()) }
 //! ```
 
+mod source;
+
+pub use source::{ForterSource, ForterSourceFactory};
+
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -57,4 +57,4 @@ mod template;
 
 pub use config::{AuthConfig, PaginatorConfig, RestApiConfig};
 pub use progress::{Progress, ResourceCounts};
-pub use source::RestApiSource;
+pub use source::{RestApiSource, RestApiSourceFactory};

@@ -128,6 +128,7 @@ impl sluice_core::SourceCounters for Progress {
                 pages: p.pages.load(Ordering::Relaxed),
                 rows: p.rows.load(Ordering::Relaxed),
                 bytes: p.bytes.load(Ordering::Relaxed),
+                done: p.done.load(Ordering::Relaxed),
             })
             .collect()
     }

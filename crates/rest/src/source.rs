@@ -647,6 +647,25 @@ fn resource_stream(ctx: Arc<Ctx>, idx: usize, parent: Option<Arc<Value>>) -> Eve
         .boxed()
 }
 
+/// Builds [`RestApiSource`]s for `type = "rest_api"` (dlt's declarative REST source).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestApiSourceFactory;
+
+impl sluice_core::SourceFactory for RestApiSourceFactory {
+    fn source_type(&self) -> &str {
+        "rest_api"
+    }
+
+    fn build(
+        &self,
+        name: &str,
+        config: toml::Value,
+        secrets: &ConfigSection,
+    ) -> Result<Box<dyn Source>> {
+        Ok(Box::new(RestApiSource::from_toml(name, config, secrets)?))
+    }
+}
+
 impl Source for RestApiSource {
     fn counters(&self) -> Option<Arc<dyn sluice_core::SourceCounters>> {
         Some(self.progress.clone())

@@ -45,6 +45,14 @@ impl DestinationFactory for FilesystemSqlFactory {
         FilesystemFactory.validate(config)
     }
 
+    fn config_keys(&self) -> sluice_core::ConfigKeys {
+        FilesystemFactory.config_keys()
+    }
+
+    fn example_config(&self) -> &'static str {
+        FilesystemFactory.example_config()
+    }
+
     async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
         Ok(Box::new(FilesystemSql {
             inner: FilesystemFactory.connect_filesystem(config).await?,

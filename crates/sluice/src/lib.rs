@@ -11,8 +11,10 @@
 //! ```
 
 pub use sluice_core as core;
+pub use sluice_forter as forter;
 pub use sluice_normalize as normalize;
 pub use sluice_pipeline as pipeline;
+pub use sluice_rest as rest;
 
 #[cfg(feature = "bigquery")]
 pub use sluice_bigquery as bigquery;
@@ -45,5 +47,15 @@ pub fn registry() -> sluice_core::Registry {
     r.register(std::sync::Arc::new(sluice_filesystem::FilesystemFactory));
     #[cfg(feature = "snowflake")]
     r.register(std::sync::Arc::new(sluice_snowflake::SnowflakeFactory));
+    r
+}
+
+/// A registry with the built-in source types: `rest_api` (dlt's declarative REST source) and
+/// `forter` (the Forter preset). Add your own with
+/// [`SourceRegistry::register`](sluice_core::SourceRegistry::register).
+pub fn sources() -> sluice_core::SourceRegistry {
+    let mut r = sluice_core::SourceRegistry::new();
+    r.register(std::sync::Arc::new(sluice_rest::RestApiSourceFactory));
+    r.register(std::sync::Arc::new(sluice_forter::ForterSourceFactory));
     r
 }

@@ -56,6 +56,17 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// An example config of this destination (`sluice destinations describe bigquery`).
+pub const EXAMPLE_CONFIG: &str = r#"[destination.bigquery]
+location = "EU"
+
+# The fields of a service-account key file (or credentials = "<the whole JSON>"):
+[destination.bigquery.credentials]
+project_id = "my-project"
+client_email = "loader@my-project.iam.gserviceaccount.com"
+private_key = "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n"
+"#;
+
 /// The registry name of this destination.
 pub const NAME: &str = "bigquery";
 
@@ -190,6 +201,21 @@ impl DestinationFactory for BigQueryFactory {
     async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
         let settings = BigQuerySettings::resolve(config)?;
         Ok(Box::new(BigQueryDestination::connect(settings).await?))
+    }
+
+    fn config_keys(&self) -> sluice_core::ConfigKeys {
+        sluice_core::ConfigKeys {
+            settings: config::SETTINGS.to_vec(),
+            credentials: [
+                config::CREDENTIALS,
+                sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS,
+            ]
+            .concat(),
+        }
+    }
+
+    fn example_config(&self) -> &'static str {
+        EXAMPLE_CONFIG
     }
 }
 

@@ -37,6 +37,19 @@ use sluice_core::{
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+/// An example config of this destination (`sluice destinations describe duckdb`).
+pub const EXAMPLE_CONFIG: &str = r#"# The database file (default: <pipeline_name>.duckdb in the working directory), or ":memory:".
+[destination.duckdb]
+credentials = "shop.duckdb"
+
+# Or as a table, with DuckDB settings applied to every connection:
+# [destination.duckdb.credentials]
+# database = "shop.duckdb"
+# [destination.duckdb.credentials.global_config]
+# memory_limit = "2GB"
+# threads = 4
+"#;
+
 /// The registry name of this destination.
 pub const NAME: &str = "duckdb";
 
@@ -101,6 +114,17 @@ impl DestinationFactory for DuckDbFactory {
     async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
         let settings = DuckDbSettings::resolve(config)?;
         Ok(Box::new(DuckDbDestination::open(settings)?))
+    }
+
+    fn config_keys(&self) -> sluice_core::ConfigKeys {
+        sluice_core::ConfigKeys {
+            settings: config::SETTINGS.to_vec(),
+            credentials: config::CREDENTIALS.to_vec(),
+        }
+    }
+
+    fn example_config(&self) -> &'static str {
+        EXAMPLE_CONFIG
     }
 }
 

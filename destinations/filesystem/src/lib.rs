@@ -58,6 +58,18 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
+/// An example config of this destination (`sluice destinations describe filesystem`).
+pub const EXAMPLE_CONFIG: &str = r#"[destination.filesystem]
+bucket_url = "s3://my-bucket/lake"   # or a local path, file:///…, gs://…, az://…
+layout = "{table_name}/{load_id}.{file_id}.{ext}"
+
+[destination.filesystem.credentials]
+aws_access_key_id = "AKIA..."
+aws_secret_access_key = "SECRET"
+region_name = "eu-central-1"
+# endpoint_url = "http://127.0.0.1:9000"   # an S3-compatible server
+"#;
+
 /// The registry name of this destination.
 pub const NAME: &str = "filesystem";
 /// Name of the marker file that dlt puts in initialized folders.
@@ -97,6 +109,21 @@ impl DestinationFactory for FilesystemFactory {
 
     async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
         Ok(Box::new(self.connect_filesystem(config).await?))
+    }
+
+    fn config_keys(&self) -> sluice_core::ConfigKeys {
+        sluice_core::ConfigKeys {
+            settings: config::SETTINGS.to_vec(),
+            credentials: [
+                config::CREDENTIALS,
+                sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS,
+            ]
+            .concat(),
+        }
+    }
+
+    fn example_config(&self) -> &'static str {
+        EXAMPLE_CONFIG
     }
 }
 

@@ -6,7 +6,7 @@
 //! `host`, `port` (5432), `connect_timeout` (15 seconds) and `sslmode`. The password is a
 //! [`Secret`]: it never appears in `Debug` output, in [`PgCredentials::display_url`] or in errors.
 
-use sluice_core::config::{ConfigSection, Secret, redact_url};
+use sluice_core::config::{ConfigSection, Credentials, Secret, redact_url};
 use sluice_core::{Error, Result};
 use std::fmt;
 use std::sync::Arc;
@@ -101,24 +101,10 @@ impl PgCredentials {
     /// Read credentials from a `[destination.postgres]` section. The error names every missing
     /// or wrong setting and how to provide it; it never contains the password.
     pub fn from_section(section: &ConfigSection) -> Result<Self> {
-        let path = section.path().to_string();
-        match section.get("credentials") {
-            None => Err(Error::config(format!(
-                "postgres credentials are missing: {HOW_TO}"
-            ))),
-            Some(toml_value) if toml_value.is_str() => {
-                let text = toml_value.as_str().unwrap_or_default();
-                Self::parse_url(text).map_err(|e| e.context(format!("{path}.credentials")))
-            }
-            Some(toml_value) if toml_value.is_table() => {
-                let creds = section
-                    .subsection("credentials")
-                    .ok_or_else(|| Error::config(format!("{path}.credentials is not a table")))?;
-                Self::from_fields(&creds)
-            }
-            Some(_) => Err(Error::config(format!(
-                "{path}.credentials must be a connection string or a table: {HOW_TO}"
-            ))),
+        match section.credentials("postgres", HOW_TO)? {
+            Credentials::Url(url) => Self::parse_url(url.expose())
+                .map_err(|e| e.context(format!("{}.credentials", section.path()))),
+            Credentials::Fields(creds) => Self::from_fields(&creds),
         }
     }
 

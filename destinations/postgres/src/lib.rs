@@ -33,6 +33,18 @@ use sluice_core::schema::{Column, MergeStrategy};
 use sluice_core::types::DataType;
 use sluice_core::{Destination, DestinationConfig, DestinationFactory, Result};
 
+/// An example config of this destination (`sluice destinations describe postgres`).
+pub const EXAMPLE_CONFIG: &str = r#"# Or one URL: DESTINATION__POSTGRES__CREDENTIALS=postgresql://loader:PASSWORD@localhost:5432/shop
+[destination.postgres.credentials]
+host = "localhost"
+port = 5432
+database = "shop"
+username = "loader"
+password = "PASSWORD"
+connect_timeout = 15
+sslmode = "prefer"        # disable | prefer | require
+"#;
+
 /// The registry name of this destination.
 pub const NAME: &str = "postgres";
 
@@ -133,6 +145,17 @@ impl DestinationFactory for PostgresFactory {
         let creds = PgCredentials::from_section(&config.section)?;
         let dest = PostgresDestination::connect(creds, &config.dataset_name).await?;
         Ok(Box::new(dest))
+    }
+
+    fn config_keys(&self) -> sluice_core::ConfigKeys {
+        sluice_core::ConfigKeys {
+            settings: credentials::SETTINGS.to_vec(),
+            credentials: credentials::CREDENTIALS.to_vec(),
+        }
+    }
+
+    fn example_config(&self) -> &'static str {
+        EXAMPLE_CONFIG
     }
 }
 

@@ -18,7 +18,7 @@
 //! `Debug` output, in [`SnowflakeCredentials::display`] or in errors.
 
 use crate::keypair::{KeyPair, KeySource};
-use sluice_core::config::{ConfigSection, Secret};
+use sluice_core::config::{ConfigSection, Credentials, Secret};
 use sluice_core::{Error, Result};
 use std::fmt;
 
@@ -99,22 +99,10 @@ impl SnowflakeCredentials {
     /// Read credentials from a `[destination.snowflake]` section. The error names every
     /// missing or wrong setting and how to provide it; it never contains the password.
     pub fn from_section(section: &ConfigSection) -> Result<Self> {
-        let path = section.path().to_string();
-        match section.get("credentials") {
-            None => Err(Error::config(format!(
-                "snowflake credentials are missing: {HOW_TO}"
-            ))),
-            Some(v) if v.is_str() => Self::parse_url(v.as_str().unwrap_or_default())
-                .map_err(|e| e.context(format!("{path}.credentials"))),
-            Some(v) if v.is_table() => {
-                let creds = section
-                    .subsection("credentials")
-                    .ok_or_else(|| Error::config(format!("{path}.credentials is not a table")))?;
-                Self::from_fields(&creds)
-            }
-            Some(_) => Err(Error::config(format!(
-                "{path}.credentials must be a connection string or a table: {HOW_TO}"
-            ))),
+        match section.credentials("snowflake", HOW_TO)? {
+            Credentials::Url(url) => Self::parse_url(url.expose())
+                .map_err(|e| e.context(format!("{}.credentials", section.path()))),
+            Credentials::Fields(creds) => Self::from_fields(&creds),
         }
     }
 

@@ -45,6 +45,20 @@ use sluice_core::schema::{Column, MergeStrategy};
 use sluice_core::types::DataType;
 use sluice_core::{Destination, DestinationConfig, DestinationFactory, Error, Result};
 
+/// An example config of this destination (`sluice destinations describe snowflake`).
+pub const EXAMPLE_CONFIG: &str = r#"# Or one URL: DESTINATION__SNOWFLAKE__CREDENTIALS=snowflake://LOADER:PASSWORD@ACCOUNT/SHOP?warehouse=LOAD_WH&role=LOADER
+[destination.snowflake]
+stage_name = "sluice_stage"     # optional: an existing stage (default: the table stages)
+
+[destination.snowflake.credentials]
+host = "xy12345.eu-central-1"   # the account identifier
+database = "SHOP"
+username = "LOADER"
+password = "PASSWORD"           # or private_key / private_key_path (+ private_key_passphrase)
+warehouse = "LOAD_WH"
+role = "LOADER"
+"#;
+
 /// The registry name of this destination.
 pub const NAME: &str = "snowflake";
 
@@ -144,6 +158,17 @@ impl DestinationFactory for SnowflakeFactory {
     async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
         let settings = settings(config)?;
         Ok(Box::new(SnowflakeDestination::connect(settings).await?))
+    }
+
+    fn config_keys(&self) -> sluice_core::ConfigKeys {
+        sluice_core::ConfigKeys {
+            settings: credentials::SETTINGS.to_vec(),
+            credentials: credentials::CREDENTIALS.to_vec(),
+        }
+    }
+
+    fn example_config(&self) -> &'static str {
+        EXAMPLE_CONFIG
     }
 }
 

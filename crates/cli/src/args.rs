@@ -1,4 +1,4 @@
-//! Command-line arguments and dispatch.
+//! The command-line arguments (clap types only; `main.rs` dispatches them).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -28,8 +28,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Load JSON (array, object or concatenated objects) or JSON Lines files into a table.
     LoadFile(LoadFileArgs),
-    /// List the destinations compiled into this build.
-    Destinations,
+    /// List the destinations compiled into this build (`describe NAME`: its config keys,
+    /// capabilities and an example config).
+    Destinations(DestinationsArgs),
     /// Inspect a pipeline: info, schema, trace, load-package, sync, drop-pending-packages.
     Pipeline(PipelineArgs),
     /// Run SQL against a pipeline's dataset and print the result.
@@ -226,27 +227,20 @@ pub struct QueryArgs {
     pub pipelines_dir: Option<PathBuf>,
 }
 
-/// Run the parsed command.
-pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Run(args) => crate::run::run(args, cli.quiet).await,
-        Command::Check(args) => crate::check::run(args).await,
-        Command::LoadFile(args) => crate::load_file::run(args, cli.quiet).await,
-        Command::Destinations => {
-            let registry = sluice::registry();
-            for f in registry.factories() {
-                let c = f.capabilities();
-                println!(
-                    "{:<12} identifiers up to {} chars, {} files, transactions: {}",
-                    f.name(),
-                    c.max_identifier_length,
-                    c.preferred_file_format.extension(),
-                    if c.supports_transactions { "yes" } else { "no" }
-                );
-            }
-            Ok(())
-        }
-        Command::Pipeline(args) => crate::inspect::run(args).await,
-        Command::Query(args) => crate::query::run(args).await,
-    }
+/// `sluice destinations [describe NAME]`.
+#[derive(Debug, Args)]
+pub struct DestinationsArgs {
+    /// What to do (default: list them).
+    #[command(subcommand)]
+    pub command: Option<DestinationsCommand>,
+}
+
+/// Subcommands of `sluice destinations`.
+#[derive(Debug, Subcommand)]
+pub enum DestinationsCommand {
+    /// The config keys, capabilities and an example config of one destination.
+    Describe {
+        /// Destination name.
+        name: String,
+    },
 }
