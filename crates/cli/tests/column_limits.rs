@@ -74,7 +74,7 @@ fn wide_orders(dir: &std::path::Path, orders: usize) -> std::path::PathBuf {
 #[test]
 fn ten_thousand_columns_load_into_duckdb_and_files() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = wide_orders(tmp.path(), 3);
+    let file = wide_orders(tmp.path(), 2);
     let lake = tmp.path().join("lake");
     for (destination, extra) in [
         ("duckdb", None),
@@ -117,8 +117,8 @@ fn ten_thousand_columns_load_into_duckdb_and_files() {
             "{destination}: {}",
             String::from_utf8_lossy(&count.stderr)
         );
-        // 3 rows; k9999 holds 9 999, 19 999 and 29 999; k0 holds 0, 10 000 and 20 000.
-        assert!(stdout.contains("3,59997,30000"), "{destination}: {stdout}");
+        // 2 rows; k9999 holds 9 999 and 19 999; k0 holds 0 and 10 000.
+        assert!(stdout.contains("2,29998,10000"), "{destination}: {stdout}");
     }
 }
 

@@ -212,6 +212,8 @@ struct TableRt {
     cols: Vec<ColRt>,
     /// Column name → the source path that owns it (`None`: a column nobody claimed yet).
     claims: FastMap<String, Option<Vec<String>>>,
+    /// Source path → the first non-variant column recorded for it (`x-source-path`).
+    by_path: FastMap<Vec<String>, usize>,
     nodes: Vec<Node>,
     /// Non-nullable data columns (must get a value in every row).
     required: Vec<usize>,
@@ -461,6 +463,7 @@ impl Normalizer {
             contract,
             cols: Vec::new(),
             claims: FastMap::default(),
+            by_path: FastMap::default(),
             nodes: vec![root_node],
             required: Vec::new(),
             sys: [None; 5],
@@ -501,12 +504,27 @@ impl Normalizer {
     /// Bring a table's runtime columns in line with its schema table: new columns get a
     /// builder back-filled with nulls, claims and required columns are recomputed.
     fn sync_table(&mut self, tid: usize) {
+        self.sync_columns_from(tid, 0);
+    }
+
+    /// Like [`Self::sync_table`] for columns appended since the last sync only: each new
+    /// column costs the same however wide the table is (a table of 10 000 columns would
+    /// otherwise rescan all of them 10 000 times).
+    fn sync_new_columns(&mut self, tid: usize) {
+        let start = self.tables[tid].cols.len();
+        self.sync_columns_from(tid, start);
+    }
+
+    fn sync_columns_from(&mut self, tid: usize, start: usize) {
         let rt = &mut self.tables[tid];
         let Some(table) = self.schema.tables.get(&rt.name) else {
             return;
         };
-        rt.required.clear();
-        for (pos, col) in table.columns.values().enumerate() {
+        if start == 0 {
+            rt.required.clear();
+            rt.by_path.clear();
+        }
+        for (pos, col) in table.columns.values().enumerate().skip(start) {
             if pos == rt.cols.len() {
                 rt.cols.push(ColRt {
                     target: None,
@@ -539,6 +557,11 @@ impl Normalizer {
                 }
                 if !col.variant && !rt.claims.contains_key(&col.name) {
                     rt.claims.insert(col.name.clone(), col.source_path.clone());
+                }
+                if !col.variant
+                    && let Some(path) = &col.source_path
+                {
+                    rt.by_path.entry(path.clone()).or_insert(pos);
                 }
             }
         }
@@ -911,11 +934,8 @@ impl Normalizer {
         let rt = &mut self.tables[tid];
         let table = self.schema.tables.get_mut(&rt.name);
         if let Some(table) = &table
-            && let Some((pos, c)) = table
-                .columns
-                .values()
-                .enumerate()
-                .find(|(_, c)| !c.variant && c.source_path.as_ref() == Some(&path))
+            && let Some(&pos) = rt.by_path.get(&path)
+            && let Some((_, c)) = table.columns.get_index(pos)
         {
             let n = &mut rt.nodes[node];
             n.col = Some(pos);
@@ -972,6 +992,9 @@ impl Normalizer {
             && let Some((pos, _, c)) = table.columns.get_full_mut(&chosen)
         {
             if c.source_path.is_none() {
+                if !c.variant {
+                    rt.by_path.entry(path.clone()).or_insert(pos);
+                }
                 c.source_path = Some(path);
             }
             n.col = Some(pos);
@@ -986,8 +1009,12 @@ impl Normalizer {
             .tables
             .get_mut(&self.tables[tid].name)
             .expect("accepted tables are in the schema");
-        let (pos, _) = table.columns.insert_full(column.name.clone(), column);
-        self.sync_table(tid);
+        let (pos, replaced) = table.columns.insert_full(column.name.clone(), column);
+        if replaced.is_none() {
+            self.sync_new_columns(tid);
+        } else {
+            self.sync_table(tid);
+        }
         pos
     }
 

@@ -137,22 +137,23 @@ mod tests {
 
     #[test]
     fn a_table_beyond_the_column_limit_is_refused() {
-        let schema = merge_schema(MergeStrategy::DeleteInsert, true);
-        check(
-            &schema,
-            &caps(vec![MergeStrategy::DeleteInsert], Some(1)),
-            "pg",
-        )
-        .unwrap();
-        let msg = check(
-            &schema,
-            &caps(vec![MergeStrategy::DeleteInsert], Some(0)),
-            "pg",
-        )
-        .unwrap_err()
-        .to_string();
+        let mut schema = merge_schema(MergeStrategy::DeleteInsert, true);
+        let orders = schema.tables.get_mut("orders").unwrap();
+        for i in 0..30 {
+            orders.columns.insert(
+                format!("c{i}"),
+                Column::new(format!("c{i}"), DataType::Text),
+            );
+        }
+        let strategies = || vec![MergeStrategy::DeleteInsert];
+        check(&schema, &caps(strategies(), Some(31)), "pg").unwrap();
+        let msg = check(&schema, &caps(strategies(), Some(30)), "pg")
+            .unwrap_err()
+            .to_string();
         assert!(
-            msg.contains("table orders would have 1 columns, more than the 0"),
+            msg.contains(
+                "table orders would have 31 columns, more than the 30 a pg table can hold"
+            ),
             "{msg}"
         );
     }

@@ -107,11 +107,10 @@ impl Target {
         d
     }
 
-    /// A package folder for `load_id` (with a schema.json naming the schema).
+    /// A package folder for `load_id` (its chains name the schema `shop`).
     fn package(&self, load_id: &str) -> PathBuf {
         let p = self.dir.path().join("packages").join(load_id);
         std::fs::create_dir_all(&p).unwrap();
-        std::fs::write(p.join("schema.json"), "{\"name\": \"shop\"}").unwrap();
         p
     }
 }
@@ -181,7 +180,7 @@ fn chain(
         merge_strategy: MergeStrategy::DeleteInsert,
         root,
         nested,
-        schema_name: "test".into(),
+        schema_name: "shop".into(),
         scratch_dir,
     }
 }
@@ -845,7 +844,7 @@ const LAYOUT: &str = "layout = \"{schema_name}/{table_name}/{YYYY}/{MM}/{DD}/{HH
                       extra_placeholders = { region = \"eu\" }";
 
 async fn layout_placeholders(t: Target) {
-    // the schema name comes from the package's schema.json
+    // the schema name comes from the chain (`ChainJob::schema_name`), not from the package
     let mut d = t.connect(LAYOUT).await;
     let table = events();
     let schema = schema_of(&[&table]);
