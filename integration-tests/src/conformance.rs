@@ -345,6 +345,71 @@ pub async fn merge(t: &Target) -> Result<()> {
     Ok(())
 }
 
+fn hard_delete_hints(strategy: sluice_core::MergeStrategy) -> ResourceHints {
+    let mut h = hints("customers", WriteDisposition::Merge, &["id"]);
+    h.merge_strategy = Some(strategy);
+    let mut deleted = sluice_core::Column::new("deleted", sluice_core::DataType::Bool);
+    deleted.hard_delete = true;
+    h.columns = vec![deleted];
+    h
+}
+
+/// Rows whose `hard_delete` column is true delete their key (and nested rows) and are not
+/// inserted; false or absent, they merge as usual.
+async fn hard_delete(
+    t: &Target,
+    case_name: &str,
+    strategy: sluice_core::MergeStrategy,
+) -> Result<()> {
+    let case = Case::new(t, case_name);
+    let h = hard_delete_hints(strategy);
+    case.load(
+        json!([
+            {"id": 1, "name": "a", "phones": ["1-1"]},
+            {"id": 2, "name": "b", "phones": ["2-1"]},
+            {"id": 3, "name": "c"}
+        ]),
+        h.clone(),
+    )
+    .await?;
+    case.load(
+        json!([
+            {"id": 1, "deleted": true},
+            {"id": 2, "name": "B", "deleted": false, "phones": ["2-2"]},
+            {"id": 4, "name": "d", "deleted": true, "phones": ["4-1"]}
+        ]),
+        h,
+    )
+    .await?;
+    let rows = case
+        .select(
+            "customers",
+            &["id", "name"],
+            "SELECT {c0}, {c1} FROM {t} ORDER BY {c0}",
+        )
+        .await?;
+    assert_eq!(rows, vec![vec!["2", "B"], vec!["3", "c"]], "{case_name}");
+    let phones = case
+        .select(
+            "customers__phones",
+            &["value"],
+            "SELECT {c0} FROM {t} ORDER BY {c0}",
+        )
+        .await?;
+    assert_eq!(phones, vec![vec!["2-2"]], "{case_name}");
+    Ok(())
+}
+
+/// `hard_delete` with the delete-insert strategy.
+pub async fn merge_hard_delete(t: &Target) -> Result<()> {
+    hard_delete(t, "merge_hd", sluice_core::MergeStrategy::DeleteInsert).await
+}
+
+/// `hard_delete` with the upsert strategy.
+pub async fn upsert_hard_delete(t: &Target) -> Result<()> {
+    hard_delete(t, "upsert_hd", sluice_core::MergeStrategy::Upsert).await
+}
+
 /// A package that was committed at the destination but not marked loaded locally (a crash
 /// between the two) is recognized by its load id and not written twice.
 pub async fn idempotent_reload(t: &Target) -> Result<()> {
@@ -457,7 +522,8 @@ macro_rules! conformance_tests {
     ($target:expr) => {
         $crate::conformance_tests!(@cases $target;
             round_trip, nested_tables, add_column, variant_column, replace, merge,
-            idempotent_reload, unicode_and_reserved_identifiers, big_integers);
+            merge_hard_delete, upsert_hard_delete, idempotent_reload,
+            unicode_and_reserved_identifiers, big_integers);
     };
     (@cases $target:expr; $($case:ident),*) => {
         $(

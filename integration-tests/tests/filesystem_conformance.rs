@@ -13,10 +13,14 @@ fn target() -> Target {
             "DESTINATION__FILESYSTEM__BUCKET_URL",
             bucket.display().to_string(),
         )]),
-        skip: &[(
-            "merge",
-            "plain files cannot be merged into: the filesystem destination appends merge loads (documented, as dlt does)",
-        )],
+        skip: &[
+            (
+                "merge",
+                "plain files cannot be merged into: the filesystem destination appends merge loads (documented, as dlt does)",
+            ),
+            ("merge_hard_delete", "no merge on plain files (see merge)"),
+            ("upsert_hard_delete", "no merge on plain files (see merge)"),
+        ],
     }
 }
 

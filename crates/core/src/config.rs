@@ -247,6 +247,23 @@ fn check_keys(table: &toml::Table, accepted: &[&str], path: &str) -> Result<()> 
     )))
 }
 
+/// Check a number of seconds (or a rate) read from config: finite, not negative, positive when
+/// `positive`, and at most a year. The error names `key` (`[source] request_timeout`) and the
+/// value. Found by the config fuzzer: `NaN`, `inf` and `1e300` used to panic where they became
+/// a `Duration`.
+pub fn check_seconds(key: &str, value: f64, positive: bool) -> Result<f64> {
+    const YEAR: f64 = 365.0 * 24.0 * 3600.0;
+    let ok = value.is_finite() && value >= 0.0 && (!positive || value > 0.0) && value <= YEAR;
+    if ok {
+        Ok(value)
+    } else {
+        Err(Error::config(format!(
+            "{key} must be a {} number up to {YEAR} (a year in seconds), got {value}",
+            if positive { "positive" } else { "non-negative" }
+        )))
+    }
+}
+
 /// Levenshtein distance of two short keys (for "did you mean" hints).
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

@@ -192,6 +192,26 @@ impl<'a> SqlDialect<'a> {
             .collect()
     }
 
+    /// When a staged row of `table` deletes instead of being written (dlt's `hard_delete`
+    /// column hint): a `bool` column that is true, or a column of another type that is not
+    /// NULL. `alias` qualifies the column (`"s"`), or is empty. `None` without the hint.
+    pub fn hard_delete_condition(&self, table: &Table, alias: &str) -> Option<String> {
+        let c = table
+            .columns
+            .values()
+            .find(|c| c.hard_delete && c.is_complete())?;
+        let col = if alias.is_empty() {
+            self.quote(&c.name)
+        } else {
+            format!("{alias}.{}", self.quote(&c.name))
+        };
+        Some(if c.data_type == Some(DataType::Bool) {
+            format!("COALESCE({col}, FALSE)")
+        } else {
+            format!("{col} IS NOT NULL")
+        })
+    }
+
     /// `INSERT INTO final (cols) SELECT cols FROM staging [WHERE …]`.
     pub fn insert_from(&self, table: &Table, staging: &str, filter: Option<&str>) -> String {
         let cols = self.column_list(table);
@@ -236,7 +256,8 @@ impl<'a> SqlDialect<'a> {
     /// Delete-insert merge of a chain whose tables with rows were loaded into staging tables
     /// named by `staging` (qualified, quoted names). Incoming root rows are deduplicated on the
     /// primary key; existing rows matching the primary or merge key are deleted with their nested
-    /// rows (through `_dlt_root_id`); then the staged rows are inserted. Without keys it appends.
+    /// rows (through `_dlt_root_id`); then the staged rows are inserted, except those marked by a
+    /// `hard_delete` column (and their nested rows): they only delete. Without keys it appends.
     pub fn merge_delete_insert(
         &self,
         job: &ChainJob,
@@ -248,6 +269,7 @@ impl<'a> SqlDialect<'a> {
         let mk = root.merge_key();
         let mut sql = Vec::new();
         let has_root_rows = !job.root.files.is_empty();
+        let deleted = self.hard_delete_condition(root, "");
         if has_root_rows {
             sql.extend(self.dedup_staged_root(root, &stg_root));
         }
@@ -292,7 +314,8 @@ impl<'a> SqlDialect<'a> {
                     key_match(&target).expect("keys exist")
                 ));
             }
-            sql.push(self.insert_from(root, &stg_root, None));
+            let kept = deleted.as_ref().map(|d| format!("NOT ({d})"));
+            sql.push(self.insert_from(root, &stg_root, kept.as_deref()));
         }
         for nested in &job.nested {
             if nested.files.is_empty() {
@@ -300,9 +323,13 @@ impl<'a> SqlDialect<'a> {
             }
             let filter = nested.table.columns.contains_key(C_DLT_ROOT_ID).then(|| {
                 format!(
-                    "{} IN (SELECT {} FROM {stg_root})",
+                    "{} IN (SELECT {} FROM {stg_root}{})",
                     self.quote(C_DLT_ROOT_ID),
-                    self.quote(C_DLT_ID)
+                    self.quote(C_DLT_ID),
+                    deleted
+                        .as_ref()
+                        .map(|d| format!(" WHERE NOT ({d})"))
+                        .unwrap_or_default()
                 )
             });
             let filter = if has_root_rows { filter } else { None };
@@ -330,7 +357,8 @@ impl<'a> SqlDialect<'a> {
         if !has_root_rows || pk.is_empty() {
             return sql;
         }
-        let merge = |table: &Table, stg: &str, keys: &[&str]| -> String {
+        let deleted = self.hard_delete_condition(root, "s");
+        let merge = |table: &Table, stg: &str, keys: &[&str], deleted: Option<&str>| -> String {
             let cols: Vec<&Column> = table.complete_columns().collect();
             let on = keys
                 .iter()
@@ -344,11 +372,15 @@ impl<'a> SqlDialect<'a> {
                 .collect::<Vec<_>>();
             let names = cols.iter().map(|c| self.quote(&c.name)).collect::<Vec<_>>();
             let values = names.iter().map(|n| format!("s.{n}")).collect::<Vec<_>>();
-            let update = if set.is_empty() {
-                String::new()
-            } else {
-                format!(" WHEN MATCHED THEN UPDATE SET {}", set.join(", "))
-            };
+            let mut update = deleted
+                .map(|d| format!(" WHEN MATCHED AND {d} THEN DELETE"))
+                .unwrap_or_default();
+            if !set.is_empty() {
+                update.push_str(&format!(" WHEN MATCHED THEN UPDATE SET {}", set.join(", ")));
+            }
+            let insert_when = deleted
+                .map(|d| format!(" AND NOT ({d})"))
+                .unwrap_or_default();
             // One source row per key: rows with equal keys (and so often equal `_dlt_id`s)
             // are ranked, by the `dedup_sort` column when one is hinted.
             let partition = keys
@@ -373,13 +405,20 @@ impl<'a> SqlDialect<'a> {
                 "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition}{order}) AS _dlt_dedup_rn FROM {stg}) AS _dlt_dedup WHERE _dlt_dedup_rn = 1)"
             );
             format!(
-                "MERGE INTO {} AS d USING {source} AS s ON {on}{update} WHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
+                "MERGE INTO {} AS d USING {source} AS s ON {on}{update} WHEN NOT MATCHED{insert_when} THEN INSERT ({}) VALUES ({})",
                 self.table(&table.name),
                 names.join(", "),
                 values.join(", ")
             )
         };
-        sql.push(merge(root, &stg_root, &pk));
+        sql.push(merge(root, &stg_root, &pk, deleted.as_deref()));
+        // Nested rows of root rows that a hard delete removed go with them.
+        let deleted_roots = self.hard_delete_condition(root, "").map(|d| {
+            format!(
+                "(SELECT {} FROM {stg_root} WHERE {d})",
+                self.quote(C_DLT_ID)
+            )
+        });
         let root_id = self.quote(C_DLT_ROOT_ID);
         let id = self.quote(C_DLT_ID);
         for nested in &job.nested {
@@ -397,11 +436,14 @@ impl<'a> SqlDialect<'a> {
                 continue;
             }
             let stg = staging(&nested.table.name);
-            sql.push(merge(&nested.table, &stg, &[C_DLT_ID]));
+            sql.push(merge(&nested.table, &stg, &[C_DLT_ID], None));
             if has_root_key {
                 sql.push(format!(
                     "DELETE FROM {target} WHERE {root_id} IN (SELECT {id} FROM {stg_root}) AND {id} NOT IN (SELECT {id} FROM {stg})"
                 ));
+                if let Some(roots) = &deleted_roots {
+                    sql.push(format!("DELETE FROM {target} WHERE {root_id} IN {roots}"));
+                }
             }
         }
         sql

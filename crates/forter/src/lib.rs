@@ -203,8 +203,19 @@ impl ForterConfig {
     /// Read the settings from a TOML value (a pipeline file's `[source]` table). Errors name
     /// the offending key.
     pub fn from_toml(value: toml::Value) -> Result<Self> {
-        ForterConfig::deserialize(value)
-            .map_err(|e| Error::config(format!("Forter source config: {}", e.message().trim_end())))
+        let c = ForterConfig::deserialize(value).map_err(|e| {
+            Error::config(format!("Forter source config: {}", e.message().trim_end()))
+        })?;
+        let secs = |key: &str, v: f64, positive: bool| {
+            sluice_core::config::check_seconds(&format!("Forter source config: {key}"), v, positive)
+        };
+        secs("timeout", c.timeout, true)?;
+        secs("backoff_factor", c.backoff_factor, false)?;
+        secs("max_retry_delay", c.max_retry_delay, false)?;
+        if let Some(r) = c.rate_limit {
+            secs("rate_limit (requests per second)", r, true)?;
+        }
+        Ok(c)
     }
 
     /// The order ids: `order_ids` then the lines of `order_ids_file`, duplicates dropped.

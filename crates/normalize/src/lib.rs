@@ -34,8 +34,8 @@ use sluice_core::schema::{
     C_DLT_ID, C_DLT_LIST_IDX, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID,
 };
 use sluice_core::{
-    Column, ContractMode, DataType, Error, NamingConvention, ResourceHints, Result, Schema,
-    SchemaContract, Table, WriteDisposition,
+    Column, ContractMode, DataType, Error, MergeStrategy, NamingConvention, ResourceHints, Result,
+    Schema, SchemaContract, Table, WriteDisposition,
 };
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -225,6 +225,10 @@ struct TableRt {
     /// Root tables: nesting budget and whether `_dlt_root_id` is propagated.
     max_nesting: u32,
     merge: bool,
+    /// Root tables merged by upsert or insert-only: the primary key's column positions, whose
+    /// values make the row's `_dlt_id` (dlt's `key_hash`), so that a row keeps its id, and its
+    /// nested rows theirs, from one load to the next.
+    key_hash: Option<Vec<usize>>,
 }
 
 /// A row waiting for its item to finish normalizing.
@@ -472,6 +476,7 @@ impl Normalizer {
             stats_idx: None,
             max_nesting: self.config.default_max_nesting,
             merge: false,
+            key_hash: None,
         });
         self.by_name.insert(name, tid);
         if parent_tid.is_none() {
@@ -485,12 +490,26 @@ impl Normalizer {
     fn refresh_root(&mut self, tid: usize) {
         let name = self.tables[tid].name.clone();
         let contract = self.schema.contract_for(&name);
-        let (max_nesting, merge) = match self.schema.tables.get(&name) {
-            Some(t) => (
-                t.max_nesting.unwrap_or(self.config.default_max_nesting),
-                t.write_disposition == Some(WriteDisposition::Merge),
-            ),
-            None => (self.config.default_max_nesting, false),
+        let (max_nesting, merge, key_hash) = match self.schema.tables.get(&name) {
+            Some(t) => {
+                let merge = t.write_disposition == Some(WriteDisposition::Merge);
+                let by_key = merge
+                    && matches!(
+                        t.merge_strategy,
+                        Some(MergeStrategy::Upsert | MergeStrategy::InsertOnly)
+                    );
+                let pk: Vec<usize> = t
+                    .primary_key()
+                    .iter()
+                    .filter_map(|c| t.columns.get_index_of(*c))
+                    .collect();
+                (
+                    t.max_nesting.unwrap_or(self.config.default_max_nesting),
+                    merge,
+                    (by_key && !pk.is_empty()).then_some(pk),
+                )
+            }
+            None => (self.config.default_max_nesting, false, None),
         };
         for rt in self.tables.iter_mut().filter(|rt| rt.root == tid) {
             rt.contract = contract;
@@ -499,6 +518,7 @@ impl Normalizer {
         let rt = &mut self.tables[tid];
         rt.max_nesting = max_nesting;
         rt.merge = merge;
+        rt.key_hash = key_hash;
     }
 
     /// Bring a table's runtime columns in line with its schema table: new columns get a
@@ -794,6 +814,10 @@ impl Normalizer {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(v) if !v.is_null() && !matches!(v, Value::String(_)) => v.to_string(),
             _ => match link {
+                None if rt.key_hash.is_some() => {
+                    let key = rt.key_hash.as_deref().unwrap_or_default();
+                    key_row_id(key, &row.cells)
+                }
                 None => {
                     let mut bytes = [0u8; 10];
                     self.rng.fill_bytes(&mut bytes);
@@ -1281,6 +1305,36 @@ impl Normalizer {
         self.ready.push((rt.name.clone(), batch));
         Ok(())
     }
+}
+
+/// The `_dlt_id` of a root row from its primary key's values (in key order, each written
+/// with its type, joined with a unit separator), for upsert and insert-only merges.
+fn key_row_id(key: &[usize], cells: &[(usize, Cell<'_>)]) -> String {
+    let mut text = String::new();
+    for (i, pos) in key.iter().enumerate() {
+        if i > 0 {
+            text.push('\u{1f}');
+        }
+        match cells.iter().find(|(c, _)| c == pos).map(|(_, cell)| cell) {
+            None => text.push_str("null"),
+            Some(Cell::Str(s)) => text.push_str(&format!("s:{s}")),
+            Some(Cell::Json(v)) => text.push_str(&format!("j:{v}")),
+            Some(Cell::I64(n)) => text.push_str(&format!("i:{n}")),
+            Some(Cell::F64(n)) => text.push_str(&format!("f:{n}")),
+            Some(Cell::Bool(b)) => text.push_str(&format!("b:{b}")),
+            Some(Cell::Dec(n)) => text.push_str(&format!("d:{n}")),
+            Some(Cell::Micros(n)) => text.push_str(&format!("t:{n}")),
+            Some(Cell::Date(n)) => text.push_str(&format!("D:{n}")),
+            Some(Cell::Time(n)) => text.push_str(&format!("T:{n}")),
+            Some(Cell::Bytes(b)) => {
+                text.push_str("x:");
+                for byte in b {
+                    text.push_str(&format!("{byte:02x}"));
+                }
+            }
+        }
+    }
+    sluice_core::naming::digest128(&text, 10)
 }
 
 /// dlt's nested row key: `digest128(f"{parent_row_id}_{table}_{list_idx}", 10)`, hashed

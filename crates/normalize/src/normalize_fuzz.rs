@@ -321,8 +321,9 @@ fn check_load(
         .iter()
         .any(|m| *m != ContractMode::Evolve);
     let items = items(rng, corpus);
-    // Items may bring their own `_dlt_id` (kept, as dlt keeps it): uniqueness is theirs then.
-    let own_ids = items.iter().any(|i| mentions_key(i, C_DLT_ID));
+    // Items may bring their own `_dlt_id` (kept, as dlt keeps it), and upsert rows take theirs
+    // from the primary key: uniqueness is the data's then.
+    let own_ids = items.iter().any(|i| mentions_key(i, C_DLT_ID)) || *keyed;
     let mut batches: Vec<(String, RecordBatch)> = Vec::new();
     let mut accepted = 0u64;
     for item in &items {

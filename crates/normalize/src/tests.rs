@@ -838,3 +838,37 @@ fn lists_whose_names_normalize_alike_get_distinct_tables() {
     assert_eq!(col(&one(&out, &tagged[0]), "value"), vec![s("4")]);
     assert!(!out.contains_key("t__items"));
 }
+
+#[test]
+fn upsert_rows_take_their_id_from_the_primary_key() {
+    // dlt's `key_hash`: the same key gives the same `_dlt_id` in every load, so the nested rows'
+    // `_dlt_root_id` / `_dlt_parent_id` keep pointing at their root across loads.
+    let ids = |load: &str| {
+        let mut hints = ResourceHints::new("t");
+        hints.write_disposition = WriteDisposition::Merge;
+        hints.merge_strategy = Some(sluice_core::MergeStrategy::Upsert);
+        hints.primary_key = vec!["id".into()];
+        let mut n = Normalizer::new(Schema::new("shop"), load, NormalizerConfig::default());
+        let root = n.add_resource(&hints).unwrap();
+        let out = run(&mut n, &root, &[json!({"id": 1, "l": [1]}), json!({"id": 2})]);
+        (col(&one(&out, "t"), "_dlt_id"), col(&one(&out, "t__l"), "_dlt_root_id"))
+    };
+    let (a, nested_a) = ids("1");
+    let (b, _) = ids("2");
+    assert_eq!(a, b, "the same keys give the same ids in another load");
+    assert_ne!(a[0], a[1]);
+    assert_eq!(nested_a, vec![a[0].clone()]);
+    // delete-insert keeps random ids
+    let (mut n, root) = normalizer(
+        {
+            let mut h = ResourceHints::new("t");
+            h.write_disposition = WriteDisposition::Merge;
+            h.primary_key = vec!["id".into()];
+            h
+        },
+        NormalizerConfig::default(),
+    );
+    let out = run(&mut n, &root, &[json!({"id": 1}), json!({"id": 1})]);
+    let random = col(&one(&out, "t"), "_dlt_id");
+    assert_ne!(random[0], random[1]);
+}

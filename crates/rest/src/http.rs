@@ -97,7 +97,7 @@ struct RateLimiter {
 impl RateLimiter {
     fn new(rate: f64) -> Self {
         Self {
-            interval: Duration::from_secs_f64(1.0 / rate),
+            interval: Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::ZERO),
             next: std::sync::Mutex::new(Instant::now()),
         }
     }
@@ -216,7 +216,13 @@ impl Http {
         let secs = headers
             .and_then(retry_after)
             .unwrap_or_else(|| self.opts.backoff_factor * 2f64.powi(attempt as i32 - 1));
-        Duration::from_secs_f64(secs.clamp(0.0, max))
+        // (A Retry-After or a backoff beyond f64's range waits the longest delay.)
+        let secs = if secs.is_nan() {
+            max
+        } else {
+            secs.clamp(0.0, max)
+        };
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs_f64(max))
     }
 
     async fn start_request(&self) -> tokio::sync::SemaphorePermit<'_> {
@@ -294,7 +300,12 @@ impl Http {
                         .max(0.0);
                     // Refresh a little before the token expires: 10% of its life, at most a minute.
                     let margin = (expires_in * 0.1).min(60.0);
-                    let refresh_at = Instant::now() + Duration::from_secs_f64(expires_in - margin);
+                    // (A server's absurd `expires_in` — inf, 1e300 — keeps the token a day.)
+                    let life = Duration::try_from_secs_f64(expires_in - margin)
+                        .ok()
+                        .filter(|d| *d <= Duration::from_secs(86_400))
+                        .unwrap_or(Duration::from_secs(86_400));
+                    let refresh_at = Instant::now() + life;
                     *guard = Some((sluice_core::Secret::new(token.clone()), refresh_at));
                     tracing::debug!(resource, url = %shown, expires_in, "fetched an OAuth2 token");
                     return Ok(token);

@@ -244,13 +244,25 @@ impl RestApiSource {
                 .chain(resources.iter().map(|r| r.auth.as_ref()))
                 .flat_map(Auth::secret_values),
         );
+        let secs = |key: &str, v: f64, positive: bool| {
+            sluice_core::config::check_seconds(
+                &format!("REST API source config: {key}"),
+                v,
+                positive,
+            )
+        };
+        let request_timeout = secs("request_timeout", config.request_timeout, true)?;
+        let rate_limit = config
+            .rate_limit
+            .map(|r| secs("rate_limit (requests per second)", r, true))
+            .transpose()?;
         let http = Arc::new(Http::new(
             HttpOptions {
-                timeout: Duration::from_secs_f64(config.request_timeout.max(0.001)),
+                timeout: Duration::from_secs_f64(request_timeout.max(0.001)),
                 max_attempts: config.max_attempts.max(1),
-                backoff_factor: config.backoff_factor.max(0.0),
-                max_retry_delay: config.max_retry_delay.max(0.0),
-                rate_limit: config.rate_limit,
+                backoff_factor: secs("backoff_factor", config.backoff_factor, false)?,
+                max_retry_delay: secs("max_retry_delay", config.max_retry_delay, false)?,
+                rate_limit,
                 max_concurrency: config.max_concurrency.max(1),
                 auth_scope,
                 retry_post: config.retry_post,
@@ -797,6 +809,34 @@ impl Source for RestApiSource {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn absurd_seconds_are_config_errors_not_panics() {
+        // Found by config_fuzz: `request_timeout = nan` panicked in Duration::from_secs_f64.
+        for (key, value) in [
+            ("request_timeout", "nan"),
+            ("request_timeout", "inf"),
+            ("request_timeout", "0"),
+            ("backoff_factor", "-1.0"),
+            ("max_retry_delay", "1e300"),
+            ("rate_limit", "0"),
+        ] {
+            let toml = format!(
+                "{key} = {value}\nclient = {{ base_url = \"http://x\" }}\nresources = [\"a\"]\n"
+            );
+            let err = RestApiSource::new(
+                "s",
+                RestApiConfig::from_toml_str(&toml).unwrap(),
+                &ConfigSection::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains(key) && err.contains("must be a"),
+                "{key} = {value}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn urls_join_like_dlt() {
