@@ -15,7 +15,11 @@ fn target() -> Option<Target> {
     Some(Target {
         registry,
         destination: "snowflake".into(),
-        skip: &[],
+        skip: &[(
+            "upsert_hard_delete",
+            "fakesnow cannot run MERGE inside a transaction (its emulation writes a second DuckDB \
+             database) and sluice loads a package in one: upsert on Snowflake is not tested here",
+        )],
         config: ConfigProvider::empty().with_env([
             (
                 "DESTINATION__SNOWFLAKE__CREDENTIALS__DATABASE",

@@ -480,7 +480,32 @@ pub fn redact_url(url: &str) -> String {
             }
         }
     }
-    redact_query_params(&out)
+    redact_query_params(&mask_passwords_before_at(&out))
+}
+
+/// In text that may be a damaged URL (`postgresql:/ /user:pass@host`), mask what lies between
+/// a `:` and the next `@` (a password), wherever the URL syntax around it is broken.
+fn mask_passwords_before_at(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let before = &rest[..at];
+        // The password starts after the last `:` of the user-info (which ends at `/` or space).
+        let info_start = before.rfind(['/', ' ']).map_or(0, |i| i + 1);
+        match before[info_start..].find(':') {
+            Some(colon)
+                if info_start + colon + 1 < at && &before[info_start + colon + 1..] != "***" =>
+            {
+                out.push_str(&before[..info_start + colon + 1]);
+                out.push_str("***");
+            }
+            _ => out.push_str(before),
+        }
+        out.push('@');
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Query parameter names whose values are redacted in URLs shown to people.
@@ -525,6 +550,26 @@ fn redact_query_params(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn damaged_urls_keep_their_password_hidden() {
+        // Found by config_fuzz: a damaged connection string was echoed with its password.
+        for damaged in [
+            "postgresql:/ /loader:pw123@localhost:5432/lake",
+            "postgresql//loader:pw123@localhost/db",
+            "loader:pw123@localhost",
+            "postgresql://loader:pw123@local host/db",
+        ] {
+            let shown = super::redact_url(damaged);
+            assert!(!shown.contains("pw123"), "{damaged} -> {shown}");
+        }
+        assert_eq!(
+            super::redact_url("postgresql://loader:pw@h:5432/db"),
+            "postgresql://loader:***@h:5432/db"
+        );
+        assert_eq!(super::redact_url("https://h/a@b"), "https://h/a@b");
+    }
+
     use super::*;
 
     #[test]

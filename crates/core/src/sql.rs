@@ -357,32 +357,13 @@ impl<'a> SqlDialect<'a> {
         if !has_root_rows || pk.is_empty() {
             return sql;
         }
-        let deleted = self.hard_delete_condition(root, "s");
-        let merge = |table: &Table, stg: &str, keys: &[&str], deleted: Option<&str>| -> String {
-            let cols: Vec<&Column> = table.complete_columns().collect();
-            let on = keys
-                .iter()
-                .map(|k| format!("d.{q} = s.{q}", q = self.quote(k)))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let set = cols
-                .iter()
-                .filter(|c| !keys.contains(&c.name.as_str()))
-                .map(|c| format!("{q} = s.{q}", q = self.quote(&c.name)))
-                .collect::<Vec<_>>();
-            let names = cols.iter().map(|c| self.quote(&c.name)).collect::<Vec<_>>();
-            let values = names.iter().map(|n| format!("s.{n}")).collect::<Vec<_>>();
-            let mut update = deleted
-                .map(|d| format!(" WHEN MATCHED AND {d} THEN DELETE"))
-                .unwrap_or_default();
-            if !set.is_empty() {
-                update.push_str(&format!(" WHEN MATCHED THEN UPDATE SET {}", set.join(", ")));
-            }
-            let insert_when = deleted
-                .map(|d| format!(" AND NOT ({d})"))
-                .unwrap_or_default();
-            // One source row per key: rows with equal keys (and so often equal `_dlt_id`s)
-            // are ranked, by the `dedup_sort` column when one is hinted.
+        // Rows marked by a `hard_delete` column delete their key first; the MERGE then sees only
+        // the others (plain WHEN clauses: no `WHEN MATCHED AND … THEN DELETE`, which not every
+        // engine or emulator runs).
+        let deleted = self.hard_delete_condition(root, "");
+        // One source row per key: rows with equal keys (and so often equal `_dlt_id`s) are
+        // ranked, by the `dedup_sort` column when one is hinted.
+        let dedup_source = |table: &Table, stg: &str, keys: &[&str], filter: &str| -> String {
             let partition = keys
                 .iter()
                 .map(|k| self.quote(k))
@@ -401,16 +382,59 @@ impl<'a> SqlDialect<'a> {
                     format!(" ORDER BY {} {dir}", self.quote(&c.name))
                 })
                 .unwrap_or_default();
-            let source = format!(
-                "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition}{order}) AS _dlt_dedup_rn FROM {stg}) AS _dlt_dedup WHERE _dlt_dedup_rn = 1)"
-            );
             format!(
-                "MERGE INTO {} AS d USING {source} AS s ON {on}{update} WHEN NOT MATCHED{insert_when} THEN INSERT ({}) VALUES ({})",
+                "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition}{order}) AS _dlt_dedup_rn FROM {stg}) AS _dlt_dedup WHERE _dlt_dedup_rn = 1{filter})"
+            )
+        };
+        let merge = |table: &Table, stg: &str, keys: &[&str], deleted: Option<&str>| -> String {
+            let cols: Vec<&Column> = table.complete_columns().collect();
+            let on = keys
+                .iter()
+                .map(|k| format!("d.{q} = s.{q}", q = self.quote(k)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let set = cols
+                .iter()
+                .filter(|c| !keys.contains(&c.name.as_str()))
+                .map(|c| format!("{q} = s.{q}", q = self.quote(&c.name)))
+                .collect::<Vec<_>>();
+            let names = cols.iter().map(|c| self.quote(&c.name)).collect::<Vec<_>>();
+            let values = names.iter().map(|n| format!("s.{n}")).collect::<Vec<_>>();
+            let update = if set.is_empty() {
+                String::new()
+            } else {
+                format!(" WHEN MATCHED THEN UPDATE SET {}", set.join(", "))
+            };
+            let kept = deleted
+                .map(|d| format!(" AND NOT ({d})"))
+                .unwrap_or_default();
+            let source = dedup_source(table, stg, keys, &kept);
+            format!(
+                "MERGE INTO {} AS d USING {source} AS s ON {on}{update} WHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
                 self.table(&table.name),
                 names.join(", "),
                 values.join(", ")
             )
         };
+        if let Some(d) = &deleted {
+            let target = self.table(&root.name);
+            let marked = dedup_source(root, &stg_root, &pk, &format!(" AND {d}"));
+            sql.push(if let [key] = pk.as_slice() {
+                // Uncorrelated for the usual one-column key (some engines and emulators do not
+                // resolve a correlated target name inside a derived table).
+                let k = self.quote(key);
+                format!("DELETE FROM {target} WHERE {k} IN (SELECT {k} FROM {marked} AS s)")
+            } else {
+                let on = pk
+                    .iter()
+                    .map(|k| format!("s.{q} = {target}.{q}", q = self.quote(k)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                format!(
+                    "DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {marked} AS s WHERE {on})"
+                )
+            });
+        }
         sql.push(merge(root, &stg_root, &pk, deleted.as_deref()));
         // Nested rows of root rows that a hard delete removed go with them.
         let deleted_roots = self.hard_delete_condition(root, "").map(|d| {

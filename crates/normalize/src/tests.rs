@@ -850,8 +850,15 @@ fn upsert_rows_take_their_id_from_the_primary_key() {
         hints.primary_key = vec!["id".into()];
         let mut n = Normalizer::new(Schema::new("shop"), load, NormalizerConfig::default());
         let root = n.add_resource(&hints).unwrap();
-        let out = run(&mut n, &root, &[json!({"id": 1, "l": [1]}), json!({"id": 2})]);
-        (col(&one(&out, "t"), "_dlt_id"), col(&one(&out, "t__l"), "_dlt_root_id"))
+        let out = run(
+            &mut n,
+            &root,
+            &[json!({"id": 1, "l": [1]}), json!({"id": 2})],
+        );
+        (
+            col(&one(&out, "t"), "_dlt_id"),
+            col(&one(&out, "t__l"), "_dlt_root_id"),
+        )
     };
     let (a, nested_a) = ids("1");
     let (b, _) = ids("2");
