@@ -215,6 +215,13 @@ impl ForterConfig {
         if let Some(r) = c.rate_limit {
             secs("rate_limit (requests per second)", r, true)?;
         }
+        let max = sluice_rest::MAX_CONCURRENCY;
+        if !(1..=max).contains(&c.max_concurrency) {
+            return Err(Error::config(format!(
+                "Forter source config: max_concurrency must be between 1 and {max}, got {}",
+                c.max_concurrency
+            )));
+        }
         Ok(c)
     }
 

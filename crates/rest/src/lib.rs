@@ -57,4 +57,4 @@ mod template;
 
 pub use config::{AuthConfig, PaginatorConfig, RestApiConfig};
 pub use progress::{Progress, ResourceCounts};
-pub use source::{RestApiSource, RestApiSourceFactory};
+pub use source::{MAX_CONCURRENCY, RestApiSource, RestApiSourceFactory};

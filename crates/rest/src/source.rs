@@ -49,6 +49,9 @@ pub(crate) struct Resolved {
     pub(crate) max_pages: Option<u64>,
 }
 
+/// The most requests a source may keep in flight (`max_concurrency`).
+pub const MAX_CONCURRENCY: usize = 10_000;
+
 /// The declarative REST API source (dlt's `rest_api`). See the crate docs for an example.
 #[derive(Debug)]
 pub struct RestApiSource {
@@ -252,6 +255,13 @@ impl RestApiSource {
             )
         };
         let request_timeout = secs("request_timeout", config.request_timeout, true)?;
+        // (Found by config_fuzz: a huge value panicked in tokio's semaphore.)
+        if !(1..=MAX_CONCURRENCY).contains(&config.max_concurrency) {
+            return Err(Error::config(format!(
+                "REST API source config: max_concurrency must be between 1 and {MAX_CONCURRENCY}, got {}",
+                config.max_concurrency
+            )));
+        }
         let rate_limit = config
             .rate_limit
             .map(|r| secs("rate_limit (requests per second)", r, true))
@@ -820,6 +830,8 @@ mod tests {
             ("backoff_factor", "-1.0"),
             ("max_retry_delay", "1e300"),
             ("rate_limit", "0"),
+            ("max_concurrency", "0"),
+            ("max_concurrency", "9223372036854775807"),
         ] {
             let toml = format!(
                 "{key} = {value}\nclient = {{ base_url = \"http://x\" }}\nresources = [\"a\"]\n"
@@ -832,7 +844,7 @@ mod tests {
             .unwrap_err()
             .to_string();
             assert!(
-                err.contains(key) && err.contains("must be a"),
+                err.contains(key) && err.contains("must be"),
                 "{key} = {value}: {err}"
             );
         }
