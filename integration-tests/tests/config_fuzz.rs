@@ -22,7 +22,7 @@ use sluice_core::{ConfigProvider, ConfigSection, DestinationConfig, Registry};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const MARK: &str = "SEKRIT";
 
@@ -528,22 +528,7 @@ fn check_case(registry: &Registry, corpus: &Corpus, rng: &mut StdRng, case: &str
 
 #[test]
 fn config_parsers_keep_secrets_and_name_misspelt_keys() {
-    let seconds: u64 = std::env::var("SLUICE_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let seed: u64 = std::env::var("SLUICE_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(if seconds > 0 {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        } else {
-            20_261_202
-        });
-    println!("seed {seed} (replay with SLUICE_FUZZ_SEED={seed})");
+    let (seed, deadline) = sluice_core::test_support::fuzz_budget();
     let registry = registry();
     let corpus = corpus();
     assert!(
@@ -558,7 +543,6 @@ fn config_parsers_keep_secrets_and_name_misspelt_keys() {
         }
     }
     let mut rng = StdRng::seed_from_u64(seed);
-    let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut cases = 0u64;
     while cases < 300 || Instant::now() < deadline {
         check_case(

@@ -184,6 +184,23 @@ fn serve(
     (child, url, rest)
 }
 
+/// A working dir where the Forter example was loaded into DuckDB, from the in-process
+/// Forter-compatible server accepting [`SECRET_KEY`].
+async fn loaded_example() -> tempfile::TempDir {
+    let server = ForterServer::start(ForterServerConfig {
+        api_key: SECRET_KEY.into(),
+        ..ForterServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    tokio::task::spawn_blocking(move || run_example(&dir, &server))
+        .await
+        .unwrap();
+    tmp
+}
+
 fn run_example(dir: &Path, server: &ForterServer) {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .current_dir(dir)
@@ -212,20 +229,8 @@ async fn the_dashboard_shows_the_forter_example_in_a_real_browser() {
         return;
     };
     let chromium = std::env::var("SLUICE_TEST_CHROMIUM").unwrap_or("/usr/bin/chromium".into());
-    let server = ForterServer::start(ForterServerConfig {
-        api_key: SECRET_KEY.into(),
-        ..ForterServerConfig::default()
-    })
-    .await
-    .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = loaded_example().await;
     let dir = tmp.path().to_path_buf();
-    tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || run_example(&dir, &server)
-    })
-    .await
-    .unwrap();
     let (mut child, url, output) = serve(&dir, "forter_order_v3_pipeline", &[]);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let browser = Browser::start(&driver, &chromium).await;
@@ -430,20 +435,8 @@ fn non_loopback_address() -> Option<std::net::IpAddr> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_exports_static_files_without_secrets() {
-    let server = ForterServer::start(ForterServerConfig {
-        api_key: SECRET_KEY.into(),
-        ..ForterServerConfig::default()
-    })
-    .await
-    .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = loaded_example().await;
     let dir = tmp.path().to_path_buf();
-    tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || run_example(&dir, &server)
-    })
-    .await
-    .unwrap();
     let out_dir = dir.join("export");
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .current_dir(&dir)

@@ -222,6 +222,24 @@ impl<'a> SqlDialect<'a> {
         )
     }
 
+    /// ` ORDER BY "col" ASC|DESC` of the `dedup_sort` column that picks the row kept among
+    /// duplicate keys (descending unless `asc`), or nothing without one.
+    fn dedup_order(&self, table: &Table) -> String {
+        table
+            .columns
+            .values()
+            .find(|c| c.dedup_sort.is_some())
+            .map(|c| {
+                let dir = if c.dedup_sort.as_deref() == Some("asc") {
+                    "ASC"
+                } else {
+                    "DESC"
+                };
+                format!(" ORDER BY {} {dir}", self.quote(&c.name))
+            })
+            .unwrap_or_default()
+    }
+
     /// Delete duplicate primary keys from a staged root table, keeping one row per key (the first
     /// by the `dedup_sort` column when one is hinted). `None` without a primary key.
     pub fn dedup_staged_root(&self, root: &Table, stg_root: &str) -> Option<String> {
@@ -234,19 +252,7 @@ impl<'a> SqlDialect<'a> {
             .map(|c| self.quote(c))
             .collect::<Vec<_>>()
             .join(", ");
-        let order = root
-            .columns
-            .values()
-            .find(|c| c.dedup_sort.is_some())
-            .map(|c| {
-                let dir = if c.dedup_sort.as_deref() == Some("asc") {
-                    "ASC"
-                } else {
-                    "DESC"
-                };
-                format!(" ORDER BY {} {dir}", self.quote(&c.name))
-            })
-            .unwrap_or_default();
+        let order = self.dedup_order(root);
         let id = self.quote(C_DLT_ID);
         Some(format!(
             "DELETE FROM {stg_root} WHERE {id} IN (SELECT {id} FROM (SELECT {id}, ROW_NUMBER() OVER (PARTITION BY {partition}{order}) AS _dlt_dedup_rn FROM {stg_root}) AS _dlt_dedup WHERE _dlt_dedup_rn > 1)"
@@ -369,19 +375,7 @@ impl<'a> SqlDialect<'a> {
                 .map(|k| self.quote(k))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let order = table
-                .columns
-                .values()
-                .find(|c| c.dedup_sort.is_some())
-                .map(|c| {
-                    let dir = if c.dedup_sort.as_deref() == Some("asc") {
-                        "ASC"
-                    } else {
-                        "DESC"
-                    };
-                    format!(" ORDER BY {} {dir}", self.quote(&c.name))
-                })
-                .unwrap_or_default();
+            let order = self.dedup_order(table);
             format!(
                 "(SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition}{order}) AS _dlt_dedup_rn FROM {stg}) AS _dlt_dedup WHERE _dlt_dedup_rn = 1{filter})"
             )

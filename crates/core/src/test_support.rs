@@ -1,4 +1,5 @@
-//! Help for tests that need a running service (a Postgres server, an S3 or Snowflake stand-in).
+//! Help for tests that need a running service (a Postgres server, an S3 or Snowflake stand-in),
+//! and for the randomized tests of `make fuzz`.
 //!
 //! `make test` starts every service and exports its URL. A test run by hand without one prints a
 //! `SKIPPED` line and passes; under CI (`CI` set to anything but `false` or `0`) a missing URL
@@ -22,4 +23,31 @@ pub fn service_url(var: &str, what: &str) -> Option<String> {
     );
     eprintln!("SKIPPED {what}: {var} is not set (`make test` starts the service and sets it)");
     None
+}
+
+/// The budget of a randomized test (`make fuzz`): its seed and until when it runs beyond its
+/// fixed minimum of cases. `SLUICE_FUZZ_SECONDS` (default 0: only the minimum, as in
+/// `make test`) and `SLUICE_FUZZ_SEED` (default: a fixed seed for short runs, the clock for
+/// timed ones). The seed is printed, so that a failure can be replayed.
+pub fn fuzz_budget() -> (u64, std::time::Instant) {
+    let seconds: u64 = std::env::var("SLUICE_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let seed: u64 = std::env::var("SLUICE_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if seconds > 0 {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        } else {
+            20_261_202
+        });
+    println!("seed {seed} (replay with SLUICE_FUZZ_SEED={seed})");
+    (
+        seed,
+        std::time::Instant::now() + std::time::Duration::from_secs(seconds),
+    )
 }

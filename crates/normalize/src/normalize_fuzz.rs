@@ -34,7 +34,7 @@ use sluice_core::{
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Keys that collide after snake_case, look like system columns, or are odd.
 const KEYS: &[&str] = &[
@@ -504,27 +504,11 @@ fn check_load(
 
 #[test]
 fn the_normalizer_keeps_its_invariants_on_random_items() {
-    let seconds: u64 = std::env::var("SLUICE_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let seed: u64 = std::env::var("SLUICE_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(if seconds > 0 {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        } else {
-            20_261_202
-        });
-    println!("seed {seed} (replay with SLUICE_FUZZ_SEED={seed})");
+    let (seed, deadline) = sluice_core::test_support::fuzz_budget();
     let corpus = corpus();
     let dir = std::env::temp_dir().join(format!("sluice-normalize-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let mut rng = StdRng::seed_from_u64(seed);
-    let deadline = Instant::now() + Duration::from_secs(seconds);
     let (mut cases, mut loads) = (0u64, 0u64);
     while cases < 400 || Instant::now() < deadline {
         let mut schema = Schema::new("fuzz");

@@ -12,7 +12,7 @@ use crate::raw_items::split_items;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const KEYS: &[&str] = &["data", "items", "next", "a", "é", "k\"q", "", "data"];
 
@@ -178,24 +178,8 @@ fn one_page(rng: &mut StdRng) -> usize {
 
 #[test]
 fn the_splitter_agrees_with_parsing_the_whole_page() {
-    let seconds: u64 = std::env::var("SLUICE_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let seed: u64 = std::env::var("SLUICE_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(if seconds > 0 {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        } else {
-            20_261_202
-        });
-    println!("seed {seed} (replay with SLUICE_FUZZ_SEED={seed})");
+    let (seed, deadline) = sluice_core::test_support::fuzz_budget();
     let mut rng = StdRng::seed_from_u64(seed);
-    let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut pages = 0u64;
     let mut kinds = [0u64; 3];
     while pages < 3_000 || Instant::now() < deadline {
