@@ -41,3 +41,6 @@ echo
 echo "== cart items per order"
 "$bin/sluice" query forter_order_v3_pipeline \
   "SELECT o.order_id, COUNT(*) AS items, SUM(CAST(i.basic_item_data__price__amount_local_currency AS DECIMAL(12,2)) * i.basic_item_data__quantity) AS item_total FROM {dataset}.orders o JOIN {dataset}.orders__cart_items i ON i._dlt_parent_id = o._dlt_id GROUP BY o.order_id ORDER BY o.order_id"
+echo
+echo "== the dashboard of this pipeline (schema, data with a SQL box, state, loads, trace):"
+echo "   SLUICE_PIPELINES_DIR=$SLUICE_PIPELINES_DIR $bin/sluice pipeline forter_order_v3_pipeline show"
