@@ -310,7 +310,7 @@ fn loads_section(s: &Snapshot, out: &mut String) {
     out.push_str("<section id=\"loads\"><h2>Loads</h2>");
     match &s.loads {
         Ok(loads) => {
-            out.push_str("<table class=\"grid\" id=\"loads-table\"><tr><th>load id</th><th>schema</th><th>status</th><th>inserted at</th><th>schema version</th><th>rows per table</th></tr>");
+            out.push_str("<div class=\"grid-wrap\"><table class=\"grid\" id=\"loads-table\"><tr><th>load id</th><th>schema</th><th>status</th><th>inserted at</th><th>schema version</th><th>rows per table</th></tr>");
             for l in loads {
                 let _ = write!(
                     out,
@@ -327,7 +327,7 @@ fn loads_section(s: &Snapshot, out: &mut String) {
                     esc(&rows_text(&l.rows))
                 );
             }
-            out.push_str("</table>");
+            out.push_str("</table></div>");
         }
         Err(e) => error_html(e, out),
     }
