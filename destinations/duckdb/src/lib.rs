@@ -151,6 +151,39 @@ impl std::fmt::Debug for DuckDbDestination {
     }
 }
 
+/// Create an empty database file under a temporary name and link it into place, so that a run
+/// killed while DuckDB writes a new file's header never leaves a file DuckDB cannot open (every
+/// later run failed on it). The link does not replace a file another process created meanwhile.
+fn create_database_file(path: &std::path::Path) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "database".into());
+    let tmp = path.with_file_name(format!(".{name}.creating-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    {
+        let conn = Connection::open(&tmp).map_err(db_err(format!(
+            "cannot create the database {}",
+            path.display()
+        )))?;
+        conn.execute_batch("CHECKPOINT").map_err(db_err(format!(
+            "cannot create the database {}",
+            path.display()
+        )))?;
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_file(tmp.with_extension("wal"));
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::destination(format!(
+            "duckdb: cannot create the database {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// Map a DuckDB error to a destination error with context.
 fn db_err(context: impl std::fmt::Display) -> impl FnOnce(duckdb::Error) -> Error {
     move |e| Error::destination(format!("duckdb: {context}")).with_source(e)
@@ -174,6 +207,9 @@ impl DuckDbDestination {
                         path.display(),
                         parent.display()
                     )));
+                }
+                if !path.exists() {
+                    create_database_file(path)?;
                 }
                 Connection::open(path).map_err(db_err(format!(
                     "cannot open the database {}",
