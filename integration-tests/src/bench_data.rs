@@ -6,11 +6,12 @@ use arrow::array::{
     BooleanArray, Decimal128Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use arrow::record_batch::RecordBatch;
+use sluice_core::DestinationFactoryExt;
 use sluice_core::parquet_io::ParquetFileWriter;
 use sluice_core::schema::{C_DLT_ID, C_DLT_LOAD_ID};
 use sluice_core::{
     ChainJob, Column, ConfigProvider, DataType, Destination, DestinationConfig, LoadCommit,
-    MergeStrategy, Registry, Schema, SchemaChange, Table, TableJob, WriteDisposition,
+    MergeStrategy, Registry, Schema, SchemaChange, Table, TableJob,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -123,7 +124,7 @@ pub async fn connect_bench(
         working_dir: work.to_path_buf(),
         section: config.section(&["destination", name]),
     };
-    let mut dest = factory.connect(&dc).await?;
+    let mut dest = factory.open(&dc).await?;
     dest.initialize().await?;
     Ok(dest)
 }
@@ -150,7 +151,7 @@ pub async fn load_bench_file(
     let written = dest
         .write_chain(&ChainJob {
             load_id: load_id.into(),
-            disposition: WriteDisposition::Append,
+            disposition: sluice_core::ChainDisposition::Append,
             merge_strategy: MergeStrategy::DeleteInsert,
             root: TableJob {
                 table: bench_table(),

@@ -212,7 +212,7 @@ fn read_project(
         let read = registry.get(&name).expect("registered").validate(&config);
         out.push((
             format!("[destination.{name}]"),
-            read.map(|()| format!("{config:?}")).or_else(err),
+            read.map(|v| format!("{v:?} {config:?}")).or_else(err),
         ));
     }
     out

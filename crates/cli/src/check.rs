@@ -48,9 +48,9 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         working_dir,
         section: config.section(&["destination", factory.name()]),
     };
-    factory.validate(&dest_config)?;
+    let validated = factory.validate(&dest_config)?;
     let mut dest = factory
-        .connect(&dest_config)
+        .connect(&validated)
         .await
         .with_context(|| format!("cannot connect to destination {destination}"))?;
     dest.check()

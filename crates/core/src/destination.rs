@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 use crate::schema::{MergeStrategy, Schema, SchemaChange, Table, WriteDisposition};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
+use std::any::Any;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Everything a factory needs to validate and connect: names and the destination's config section.
 #[derive(Debug, Clone)]
@@ -37,7 +39,58 @@ pub struct DestinationConfig {
     pub section: ConfigSection,
 }
 
+/// A destination config that passed [`DestinationFactory::validate`]: the names and section it
+/// came from, plus the destination's own typed settings, parsed once. `connect` consumes it,
+/// so a destination never parses its section twice and never connects with settings that were
+/// not checked.
+#[derive(Clone)]
+pub struct ValidatedConfig {
+    config: DestinationConfig,
+    settings: Arc<dyn Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for ValidatedConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The settings may hold secrets and are not required to be `Debug`: only names show.
+        f.debug_struct("ValidatedConfig")
+            .field("destination", &self.config.destination_name)
+            .field("dataset", &self.config.dataset_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ValidatedConfig {
+    /// Wrap the typed `settings` a destination parsed from `config`.
+    pub fn new<T: Any + Send + Sync>(config: DestinationConfig, settings: T) -> Self {
+        Self {
+            config,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The config it was validated from.
+    pub fn config(&self) -> &DestinationConfig {
+        &self.config
+    }
+
+    /// The typed settings. An error (not a panic) when `T` is not the type the factory's
+    /// `validate` stored: a config validated by one factory was given to another.
+    pub fn settings<T: Any + Send + Sync>(&self) -> Result<&T> {
+        self.settings.downcast_ref::<T>().ok_or_else(|| {
+            Error::internal(format!(
+                "the config of destination {} was validated by another destination's factory",
+                self.config.destination_name
+            ))
+        })
+    }
+}
+
 /// A destination factory: registered by name, validates config without I/O, and connects.
+///
+/// `validate` is pure: it parses the `[destination.<name>]` section into the destination's
+/// typed settings (rejecting unknown keys with their path) and returns them in a
+/// [`ValidatedConfig`]; `connect` takes that value and does the I/O. A factory implements
+/// `name`, `capabilities`, `validate` and `connect`; the rest has defaults.
 #[async_trait]
 pub trait DestinationFactory: Send + Sync {
     /// The registry name (`duckdb`, `postgres`, …).
@@ -46,12 +99,12 @@ pub trait DestinationFactory: Send + Sync {
     /// What this destination supports and how it differs.
     fn capabilities(&self) -> Capabilities;
 
-    /// Check the configuration without any I/O. The error names each missing or wrong setting
-    /// and how to provide it.
-    fn validate(&self, config: &DestinationConfig) -> Result<()>;
+    /// Check the configuration without any I/O and parse it into the destination's settings.
+    /// The error names each missing, unknown or wrong setting and how to provide it.
+    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig>;
 
-    /// Open a connection to the destination.
-    async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>>;
+    /// Open a connection to the destination with settings `validate` returned.
+    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>>;
 
     /// The keys it reads in `[destination.<name>]` and in its `credentials` table (for
     /// `sluice destinations describe`; `validate` rejects any other). Empty by default.
@@ -65,6 +118,18 @@ pub trait DestinationFactory: Send + Sync {
         ""
     }
 }
+
+/// Conveniences over [`DestinationFactory`], for every factory.
+#[async_trait]
+pub trait DestinationFactoryExt: DestinationFactory {
+    /// [`validate`](DestinationFactory::validate) then [`connect`](DestinationFactory::connect).
+    async fn open(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
+        let validated = self.validate(config)?;
+        self.connect(&validated).await
+    }
+}
+
+impl<T: DestinationFactory + ?Sized> DestinationFactoryExt for T {}
 
 /// The config keys a destination reads.
 #[derive(Debug, Clone, Default)]
@@ -86,13 +151,37 @@ pub struct TableJob {
     pub rows: u64,
 }
 
+/// How a chain is written. It is [`WriteDisposition`] without `Skip`: the pipeline never
+/// passes a skipped table to a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainDisposition {
+    /// Add the rows.
+    Append,
+    /// Replace the chain's rows with these (an empty chain empties the tables).
+    Replace,
+    /// Merge by key, with the chain's [`MergeStrategy`].
+    Merge,
+}
+
+impl ChainDisposition {
+    /// The disposition a table's write disposition loads with; `None` for `Skip`.
+    pub fn of(disposition: WriteDisposition) -> Option<Self> {
+        match disposition {
+            WriteDisposition::Append => Some(Self::Append),
+            WriteDisposition::Replace => Some(Self::Replace),
+            WriteDisposition::Merge => Some(Self::Merge),
+            WriteDisposition::Skip => None,
+        }
+    }
+}
+
 /// A root table with its nested tables, written together under one disposition.
 #[derive(Debug, Clone)]
 pub struct ChainJob {
     /// The load id of the package.
     pub load_id: String,
     /// How the chain is written.
-    pub disposition: WriteDisposition,
+    pub disposition: ChainDisposition,
     /// How a merge is carried out (when `disposition` is merge).
     pub merge_strategy: MergeStrategy,
     /// The root table.

@@ -25,8 +25,8 @@ pub mod types;
 pub use capabilities::{Capabilities, CaseFold, FileFormat};
 pub use config::{ConfigProvider, ConfigSection, Secret};
 pub use destination::{
-    ChainJob, ConfigKeys, Destination, DestinationConfig, DestinationFactory, LoadCommit,
-    StateRecord, TableJob,
+    ChainDisposition, ChainJob, ConfigKeys, Destination, DestinationConfig, DestinationFactory,
+    DestinationFactoryExt, LoadCommit, StateRecord, TableJob, ValidatedConfig,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use naming::NamingConvention;

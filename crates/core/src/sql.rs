@@ -613,8 +613,9 @@ mod tests {
 
     use super::*;
     use crate::capabilities::{CaseFold, FileFormat, standard_sql_type};
+    use crate::destination::ChainDisposition;
     use crate::destination::TableJob;
-    use crate::schema::{MergeStrategy, WriteDisposition};
+    use crate::schema::MergeStrategy;
 
     fn caps(fold: CaseFold) -> Capabilities {
         Capabilities {
@@ -662,7 +663,7 @@ mod tests {
             .with_column(Column::new(C_DLT_ID, DataType::Text));
         let job = ChainJob {
             load_id: "1".into(),
-            disposition: WriteDisposition::Merge,
+            disposition: ChainDisposition::Merge,
             merge_strategy: MergeStrategy::DeleteInsert,
             root: TableJob {
                 table: root,
@@ -701,7 +702,7 @@ mod tests {
             .with_column(Column::new(C_DLT_ID, DataType::Text));
         let mut job = ChainJob {
             load_id: "1".into(),
-            disposition: WriteDisposition::Merge,
+            disposition: ChainDisposition::Merge,
             merge_strategy: MergeStrategy::Upsert,
             root: TableJob {
                 table: root,

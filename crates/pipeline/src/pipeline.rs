@@ -11,9 +11,9 @@ use crate::progress::{RunProgress, rate};
 use crate::state::PipelineState;
 use futures::StreamExt;
 use sluice_core::{
-    ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory, Error,
-    LoadCommit, Registry, Result, Schema, SchemaContract, Source, SourceEvent, SourceStream,
-    TableJob, WriteDisposition,
+    ChainDisposition, ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory,
+    Error, LoadCommit, Registry, Result, Schema, SchemaContract, Source, SourceEvent, SourceStream,
+    TableJob, ValidatedConfig,
 };
 use sluice_normalize::{Normalizer, NormalizerConfig};
 use std::collections::HashMap;
@@ -66,7 +66,8 @@ pub struct Pipeline {
     options: PipelineOptions,
     factory: Arc<dyn DestinationFactory>,
     paths: PipelinePaths,
-    dest_config: DestinationConfig,
+    /// The destination's config, validated once when the pipeline was opened.
+    validated: ValidatedConfig,
     state: PipelineState,
     /// Held from the first step that changes the working dir until the pipeline is dropped.
     lock: Option<PipelineLock>,
@@ -79,7 +80,7 @@ impl std::fmt::Debug for Pipeline {
         f.debug_struct("Pipeline")
             .field("name", &self.options.name)
             .field("destination", &self.options.destination)
-            .field("dataset", &self.dest_config.dataset_name)
+            .field("dataset", &self.validated.config().dataset_name)
             .field("dir", &self.paths.root)
             .finish()
     }
@@ -128,12 +129,12 @@ impl Pipeline {
             working_dir,
             section: config.section(&["destination", factory.name()]),
         };
-        factory.validate(&dest_config)?;
+        let validated = factory.validate(&dest_config)?;
         Ok(Self {
             options,
             factory,
             paths,
-            dest_config,
+            validated,
             state,
             lock,
             progress: Arc::default(),
@@ -189,7 +190,7 @@ impl Pipeline {
 
     /// The dataset name.
     pub fn dataset_name(&self) -> &str {
-        &self.dest_config.dataset_name
+        &self.validated.config().dataset_name
     }
 
     /// The destination name.
@@ -214,7 +215,7 @@ impl Pipeline {
 
     /// Connect to the destination and make sure the dataset and system tables exist.
     pub async fn connect(&self) -> Result<Box<dyn Destination>> {
-        let mut dest = self.factory.connect(&self.dest_config).await?;
+        let mut dest = self.factory.connect(&self.validated).await?;
         dest.initialize().await?;
         Ok(dest)
     }
@@ -223,7 +224,7 @@ impl Pipeline {
     pub async fn dataset(&self) -> Result<Dataset> {
         Ok(Dataset::new(
             self.connect().await?,
-            self.dest_config.dataset_name.clone(),
+            self.validated.config().dataset_name.clone(),
         ))
     }
 
@@ -449,7 +450,7 @@ impl Pipeline {
         let changes = schema.changes_since(&stored);
 
         let mut state = self.state.clone();
-        state.dataset_name = Some(self.dest_config.dataset_name.clone());
+        state.dataset_name = Some(self.validated.config().dataset_name.clone());
         state.destination_name = Some(self.factory.name().to_string());
         if state.default_schema_name.is_none() {
             state.default_schema_name = Some(source_name.clone());
@@ -533,7 +534,7 @@ impl Pipeline {
         let info = RunInfo {
             pipeline_name: self.options.name.clone(),
             destination_name: self.factory.name().to_string(),
-            dataset_name: self.dest_config.dataset_name.clone(),
+            dataset_name: self.validated.config().dataset_name.clone(),
             location: dest.location(),
             packages,
             load_elapsed: load_started.elapsed(),
@@ -594,9 +595,13 @@ async fn write_package(
             files: package.files(&t.name),
             rows: package.rows(&t.name),
         };
+        // Skip chains write nothing and never reach the destination.
+        let Some(disposition) = ChainDisposition::of(schema.write_disposition(&root_name)) else {
+            continue;
+        };
         let job = ChainJob {
             load_id: package.load_id().to_string(),
-            disposition: schema.write_disposition(&root_name),
+            disposition,
             merge_strategy: root.merge_strategy.unwrap_or_default(),
             root: table_job(root),
             nested: schema
@@ -607,9 +612,8 @@ async fn write_package(
             schema_name: schema.name.clone(),
             scratch_dir: package.scratch_dir(destination),
         };
-        // Skip chains and chains without rows (except a replace, which empties) write nothing.
-        let writes_nothing = job.disposition == WriteDisposition::Skip
-            || job.rows() == 0 && job.disposition != WriteDisposition::Replace;
+        // Chains without rows (except a replace, which empties) write nothing.
+        let writes_nothing = job.rows() == 0 && job.disposition != ChainDisposition::Replace;
         let never_created = root.complete_columns().next().is_none();
         if !(writes_nothing || never_created) {
             chains.push(job);

@@ -21,7 +21,7 @@ use sluice_core::capabilities::FileFormat;
 use sluice_core::sql::{SqlDialect, literal};
 use sluice_core::{
     Capabilities, ChainJob, Destination, DestinationConfig, DestinationFactory, Error, LoadCommit,
-    Result, Schema, SchemaChange, StateRecord,
+    Result, Schema, SchemaChange, StateRecord, ValidatedConfig,
 };
 use sluice_filesystem::{Bucket, FilesystemDestination, FilesystemFactory};
 use std::path::Path;
@@ -41,7 +41,7 @@ impl DestinationFactory for FilesystemSqlFactory {
         FilesystemFactory.capabilities()
     }
 
-    fn validate(&self, config: &DestinationConfig) -> Result<()> {
+    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
         FilesystemFactory.validate(config)
     }
 
@@ -53,7 +53,7 @@ impl DestinationFactory for FilesystemSqlFactory {
         FilesystemFactory.example_config()
     }
 
-    async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
+    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
         Ok(Box::new(FilesystemSql {
             inner: FilesystemFactory.connect_filesystem(config).await?,
         }))
@@ -214,6 +214,7 @@ impl Destination for FilesystemSql {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_core::DestinationFactoryExt;
 
     #[test]
     fn destination_is_send() {
@@ -238,7 +239,7 @@ mod tests {
     async fn remote_buckets_answer_sql_through_local_copies() {
         let dir = tempfile::tempdir().unwrap();
         let mut d = FilesystemSqlFactory
-            .connect(&config("memory://m/x", dir.path()))
+            .open(&config("memory://m/x", dir.path()))
             .await
             .unwrap();
         d.initialize().await.unwrap();
@@ -251,7 +252,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("bucket").display().to_string();
         let mut d = FilesystemSqlFactory
-            .connect(&config(&url, dir.path()))
+            .open(&config(&url, dir.path()))
             .await
             .unwrap();
         assert_eq!(FilesystemSqlFactory.name(), "filesystem");

@@ -48,9 +48,9 @@ use sluice_core::capabilities::FileFormat;
 use sluice_core::schema::{C_DLT_ID, C_DLT_LOAD_ID, system_tables};
 use sluice_core::sql::SqlDialect;
 use sluice_core::{
-    Capabilities, ChainJob, Column, DataType, Destination, DestinationConfig, DestinationFactory,
-    Error, LoadCommit, MergeStrategy, Result, Schema, SchemaChange, StateRecord, Table, TableJob,
-    WriteDisposition,
+    Capabilities, ChainDisposition, ChainJob, Column, DataType, Destination, DestinationConfig,
+    DestinationFactory, Error, LoadCommit, MergeStrategy, Result, Schema, SchemaChange,
+    StateRecord, Table, TableJob, ValidatedConfig,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -194,12 +194,15 @@ impl DestinationFactory for BigQueryFactory {
         capabilities()
     }
 
-    fn validate(&self, config: &DestinationConfig) -> Result<()> {
-        BigQuerySettings::resolve(config).map(|_| ())
+    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
+        Ok(ValidatedConfig::new(
+            config.clone(),
+            BigQuerySettings::resolve(config)?,
+        ))
     }
 
-    async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
-        let settings = BigQuerySettings::resolve(config)?;
+    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
+        let settings = config.settings::<BigQuerySettings>()?.clone();
         Ok(Box::new(BigQueryDestination::connect(settings).await?))
     }
 
@@ -900,10 +903,9 @@ impl Destination for BigQueryDestination {
 
     async fn write_chain(&mut self, job: &ChainJob) -> Result<u64> {
         match job.disposition {
-            WriteDisposition::Append => self.write_append(job).await,
-            WriteDisposition::Replace => self.write_replace(job).await,
-            WriteDisposition::Merge => self.write_merge(job).await,
-            WriteDisposition::Skip => Ok(0),
+            ChainDisposition::Append => self.write_append(job).await,
+            ChainDisposition::Replace => self.write_replace(job).await,
+            ChainDisposition::Merge => self.write_merge(job).await,
         }
     }
 

@@ -123,7 +123,7 @@ fn job(
         .map_or_else(std::env::temp_dir, |d| d.join(".scratch"));
     ChainJob {
         load_id: load_id.into(),
-        disposition: wd,
+        disposition: sluice_core::ChainDisposition::of(wd).expect("a written disposition"),
         merge_strategy: MergeStrategy::DeleteInsert,
         root: TableJob {
             table: table.clone(),

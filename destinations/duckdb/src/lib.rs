@@ -30,9 +30,9 @@ use sluice_core::naming::digest128;
 use sluice_core::schema::system_tables;
 use sluice_core::sql::{SqlDialect, literal, statement_kind};
 use sluice_core::{
-    Capabilities, ChainJob, Column, DataType, Destination, DestinationConfig, DestinationFactory,
-    Error, LoadCommit, MergeStrategy, Result, Schema, SchemaChange, StateRecord, TableJob,
-    WriteDisposition,
+    Capabilities, ChainDisposition, ChainJob, Column, DataType, Destination, DestinationConfig,
+    DestinationFactory, Error, LoadCommit, MergeStrategy, Result, Schema, SchemaChange,
+    StateRecord, TableJob, ValidatedConfig,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -107,13 +107,16 @@ impl DestinationFactory for DuckDbFactory {
         capabilities()
     }
 
-    fn validate(&self, config: &DestinationConfig) -> Result<()> {
-        DuckDbSettings::resolve(config).map(|_| ())
+    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
+        Ok(ValidatedConfig::new(
+            config.clone(),
+            DuckDbSettings::resolve(config)?,
+        ))
     }
 
-    async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
-        let settings = DuckDbSettings::resolve(config)?;
-        Ok(Box::new(DuckDbDestination::open(settings)?))
+    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
+        let settings = config.settings::<DuckDbSettings>()?.clone();
+        Ok(Box::new(blocking(|| DuckDbDestination::open(settings))?))
     }
 
     fn config_keys(&self) -> sluice_core::ConfigKeys {
@@ -580,10 +583,9 @@ impl Destination for DuckDbDestination {
         blocking(|| {
             self.bound_load_memory(Some(job))?;
             match job.disposition {
-                WriteDisposition::Append => self.write_append(job),
-                WriteDisposition::Replace => self.write_replace(job),
-                WriteDisposition::Merge => self.write_merge(job),
-                WriteDisposition::Skip => Ok(0),
+                ChainDisposition::Append => self.write_append(job),
+                ChainDisposition::Replace => self.write_replace(job),
+                ChainDisposition::Merge => self.write_merge(job),
             }
         })
     }

@@ -5,6 +5,7 @@ use arrow::array::{
     Int64Array, StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
 };
 use arrow::record_batch::RecordBatch;
+use sluice_core::DestinationFactoryExt;
 use sluice_core::arrow_types::arrow_schema;
 use sluice_core::parquet_io::ParquetFileWriter;
 use sluice_core::schema::{C_DLT_ID, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID};
@@ -37,7 +38,7 @@ fn section(toml_text: &str) -> ConfigSection {
 async fn connect(dir: &Path, dataset: &str) -> Box<dyn Destination> {
     let cfg = config(dir, dataset, section(""));
     DuckDbFactory.validate(&cfg).unwrap();
-    let mut d = DuckDbFactory.connect(&cfg).await.unwrap();
+    let mut d = DuckDbFactory.open(&cfg).await.unwrap();
     d.initialize().await.unwrap();
     d
 }
@@ -83,7 +84,7 @@ fn chain(
         .map_or_else(std::env::temp_dir, |d| d.join(".scratch"));
     ChainJob {
         load_id: load_id.into(),
-        disposition,
+        disposition: sluice_core::ChainDisposition::of(disposition).expect("a written disposition"),
         merge_strategy: MergeStrategy::DeleteInsert,
         root,
         nested,
@@ -618,7 +619,7 @@ async fn merge_delete_insert_with_nested_rows_and_duplicates() {
 async fn reload_of_a_committed_load_is_detected() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(tmp.path(), "ds", section(""));
-    let mut d = DuckDbFactory.connect(&cfg).await.unwrap();
+    let mut d = DuckDbFactory.open(&cfg).await.unwrap();
     // before initialize: no loads table, nothing is loaded
     assert!(!d.is_loaded("L1").await.unwrap());
     assert!(d.stored_schema("shop").await.unwrap().is_none());
@@ -1050,7 +1051,7 @@ async fn validate_names_the_setting() {
         section("credentials = \"no/such/folder/x.duckdb\""),
     );
     DuckDbFactory.validate(&missing).unwrap();
-    let e = DuckDbFactory.connect(&missing).await.err().unwrap();
+    let e = DuckDbFactory.open(&missing).await.err().unwrap();
     assert!(e.to_string().contains("does not exist"), "{e}");
     assert!(!dir.join("no").exists());
 
@@ -1060,7 +1061,7 @@ async fn validate_names_the_setting() {
         .unwrap()
         .with_env([("DESTINATION__DUCKDB__CREDENTIALS", "from_env.duckdb")]);
     let cfg = config(dir, "ds", provider.section(&["destination", "duckdb"]));
-    let d = DuckDbFactory.connect(&cfg).await.unwrap();
+    let d = DuckDbFactory.open(&cfg).await.unwrap();
     assert_eq!(
         d.location(),
         format!(
@@ -1077,7 +1078,7 @@ async fn validate_names_the_setting() {
 async fn in_memory_database() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(tmp.path(), "ds", section("credentials = \":memory:\""));
-    let mut d = DuckDbFactory.connect(&cfg).await.unwrap();
+    let mut d = DuckDbFactory.open(&cfg).await.unwrap();
     assert_eq!(d.location(), "duckdb:///:memory:");
     d.initialize().await.unwrap();
     let t = orders();
@@ -1224,7 +1225,7 @@ async fn load_defaults_and_dlts_global_config_pragmas() {
         "ds",
         section("[credentials.global_config]\nthreads = 2\n"),
     );
-    let mut d = DuckDbFactory.connect(&cfg).await.unwrap();
+    let mut d = DuckDbFactory.open(&cfg).await.unwrap();
     d.initialize().await.unwrap();
     assert_eq!(setting(&mut d, "preserve_insertion_order").await, "false");
     let unbounded = setting(&mut d, "memory_limit").await;
@@ -1277,7 +1278,7 @@ async fn load_defaults_and_dlts_global_config_pragmas() {
              [credentials.local_config]\npreserve_insertion_order = true\n",
         ),
     );
-    let mut d = DuckDbFactory.connect(&cfg).await.unwrap();
+    let mut d = DuckDbFactory.open(&cfg).await.unwrap();
     assert_eq!(setting(&mut d, "memory_limit").await, "953.6 MiB");
     assert_eq!(setting(&mut d, "threads").await, "1");
     assert_eq!(setting(&mut d, "preserve_insertion_order").await, "true");
@@ -1292,7 +1293,7 @@ async fn load_defaults_and_dlts_global_config_pragmas() {
         "[credentials.global_config]\nmemory_limit = \"1GB\"",
     ] {
         let mut d = DuckDbFactory
-            .connect(&config(dir, "ds", section(credentials)))
+            .open(&config(dir, "ds", section(credentials)))
             .await
             .unwrap();
         d.initialize().await.unwrap();
@@ -1315,7 +1316,7 @@ async fn load_defaults_and_dlts_global_config_pragmas() {
             "[credentials]\ndatabase = \"oom.duckdb\"\n[credentials.global_config]\nmemory_limit = \"1MB\"",
         ),
     );
-    let mut d = DuckDbFactory.connect(&cfg).await.unwrap();
+    let mut d = DuckDbFactory.open(&cfg).await.unwrap();
     d.initialize().await.unwrap();
     let t = orders();
     let n = 300_000;
@@ -1377,7 +1378,7 @@ async fn load_defaults_and_dlts_global_config_pragmas() {
         "ds",
         section("[credentials.global_config]\nno_such_setting = \"s3cr3t-value\""),
     );
-    let e = DuckDbFactory.connect(&bad).await.err().unwrap().to_string();
+    let e = DuckDbFactory.open(&bad).await.err().unwrap().to_string();
     assert!(e.contains("no_such_setting"), "{e}");
     assert!(!e.contains("s3cr3t-value"), "{e}");
     // DuckDB itself quotes a value it cannot convert; sluice blanks it out
@@ -1390,7 +1391,7 @@ async fn load_defaults_and_dlts_global_config_pragmas() {
             "ds",
             section(&format!("[credentials.global_config]\n{setting}")),
         );
-        let e = DuckDbFactory.connect(&bad).await.err().unwrap();
+        let e = DuckDbFactory.open(&bad).await.err().unwrap();
         let text = format!("{e} {e:?}");
         assert!(text.contains("cannot apply the DuckDB setting"), "{text}");
         assert!(text.contains("***"), "{text}");

@@ -51,8 +51,8 @@ use read::{Projection, SimpleQuery};
 use sha2::{Digest, Sha256};
 use sluice_core::capabilities::FileFormat;
 use sluice_core::{
-    Capabilities, ChainJob, Destination, DestinationConfig, DestinationFactory, Error, LoadCommit,
-    Result, Schema, SchemaChange, StateRecord, WriteDisposition,
+    Capabilities, ChainDisposition, ChainJob, Destination, DestinationConfig, DestinationFactory,
+    Error, LoadCommit, Result, Schema, SchemaChange, StateRecord, ValidatedConfig,
 };
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
@@ -103,11 +103,14 @@ impl DestinationFactory for FilesystemFactory {
         capabilities()
     }
 
-    fn validate(&self, config: &DestinationConfig) -> Result<()> {
-        FilesystemSettings::resolve(config).map(|_| ())
+    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
+        Ok(ValidatedConfig::new(
+            config.clone(),
+            FilesystemSettings::resolve(config)?,
+        ))
     }
 
-    async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
+    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
         Ok(Box::new(self.connect_filesystem(config).await?))
     }
 
@@ -131,9 +134,9 @@ impl FilesystemFactory {
     /// Connect and return the concrete destination (for programs that want its extra methods).
     pub async fn connect_filesystem(
         &self,
-        config: &DestinationConfig,
+        config: &ValidatedConfig,
     ) -> Result<FilesystemDestination> {
-        FilesystemDestination::open(FilesystemSettings::resolve(config)?)
+        FilesystemDestination::open(config.settings::<FilesystemSettings>()?.clone())
     }
 }
 
@@ -733,8 +736,7 @@ impl Destination for FilesystemDestination {
 
     async fn write_chain(&mut self, job: &ChainJob) -> Result<u64> {
         let disposition = match job.disposition {
-            WriteDisposition::Skip => return Ok(0),
-            WriteDisposition::Merge => {
+            ChainDisposition::Merge => {
                 tracing::warn!(
                     target: "sluice::filesystem",
                     table = %job.root.table.name,
@@ -742,7 +744,7 @@ impl Destination for FilesystemDestination {
                      and its nested tables are appended instead (dlt does the same; deduplicate when reading)",
                     job.root.table.name
                 );
-                WriteDisposition::Append
+                ChainDisposition::Append
             }
             d => d,
         };
@@ -780,7 +782,7 @@ impl Destination for FilesystemDestination {
             }
             written.push((t.table.name.clone(), paths));
         }
-        if disposition == WriteDisposition::Replace {
+        if disposition == ChainDisposition::Replace {
             // Only now that every new file is in place: remove the tables' other files.
             for (table, keep) in &written {
                 let n = self

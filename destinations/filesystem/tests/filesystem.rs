@@ -12,6 +12,7 @@ use arrow::datatypes::{DataType as ArrowType, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
+use sluice_core::DestinationFactoryExt;
 use sluice_core::arrow_types::arrow_schema;
 use sluice_core::parquet_io::ParquetFileWriter;
 use sluice_core::schema::{C_DLT_ID, C_DLT_LOAD_ID, C_DLT_PARENT_ID};
@@ -100,8 +101,11 @@ impl Target {
 
     async fn connect(&self, extra: &str) -> FilesystemDestination {
         let cfg = self.config(extra);
-        FilesystemFactory.validate(&cfg).unwrap();
-        let mut d = FilesystemFactory.connect_filesystem(&cfg).await.unwrap();
+        let validated = FilesystemFactory.validate(&cfg).unwrap();
+        let mut d = FilesystemFactory
+            .connect_filesystem(&validated)
+            .await
+            .unwrap();
         d.check().await.unwrap();
         d.initialize().await.unwrap();
         d
@@ -176,7 +180,7 @@ fn chain(
         .map_or_else(std::env::temp_dir, |d| d.join(".scratch"));
     ChainJob {
         load_id: load_id.into(),
-        disposition,
+        disposition: sluice_core::ChainDisposition::of(disposition).expect("a written disposition"),
         merge_strategy: MergeStrategy::DeleteInsert,
         root,
         nested,
@@ -1201,7 +1205,7 @@ async fn environment_configures_the_bucket() {
         working_dir: tmp.path().to_path_buf(),
         section: provider.section(&["destination", "filesystem"]),
     };
-    let mut d = FilesystemFactory.connect(&config).await.unwrap();
+    let mut d = FilesystemFactory.open(&config).await.unwrap();
     d.initialize().await.unwrap();
     assert!(tmp.path().join("file_env/ds/init").is_file());
     assert!(d.location().ends_with("/file_env/ds"), "{}", d.location());
@@ -1220,7 +1224,11 @@ async fn memory_store_is_shared_within_the_process() {
     );
     {
         let mut d = FilesystemFactory
-            .connect_filesystem(&cfg(tmp.path(), &section))
+            .connect_filesystem(
+                &FilesystemFactory
+                    .validate(&cfg(tmp.path(), &section))
+                    .unwrap(),
+            )
             .await
             .unwrap();
         d.initialize().await.unwrap();
@@ -1239,7 +1247,7 @@ async fn memory_store_is_shared_within_the_process() {
         .await;
     }
     let mut d = FilesystemFactory
-        .connect(&cfg(tmp.path(), &section))
+        .open(&cfg(tmp.path(), &section))
         .await
         .unwrap();
     assert!(d.is_loaded(L1).await.unwrap());
@@ -1270,7 +1278,10 @@ async fn s3_settings_never_show_secrets() {
          aws_secret_access_key = \"very-secret-key\"\nendpoint_url = \"http://127.0.0.1:{port}\""
     );
     let config = cfg(tmp.path(), &text);
-    let d = FilesystemFactory.connect_filesystem(&config).await.unwrap();
+    let d = FilesystemFactory
+        .connect_filesystem(&FilesystemFactory.validate(&config).unwrap())
+        .await
+        .unwrap();
     assert_eq!(d.location(), "s3://nobucket/p/ds");
     let msg = format!("{d:?} {:?}", d.settings());
     assert!(

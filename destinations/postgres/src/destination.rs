@@ -8,10 +8,11 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, pin_mut};
+use sluice_core::ChainDisposition;
 use sluice_core::capabilities::Capabilities;
 use sluice_core::destination::{ChainJob, LoadCommit, StateRecord, TableJob};
 use sluice_core::parquet_io::read_parquet;
-use sluice_core::schema::{MergeStrategy, Schema, SchemaChange, WriteDisposition, system_tables};
+use sluice_core::schema::{MergeStrategy, Schema, SchemaChange, system_tables};
 use sluice_core::sql::{SqlDialect, literal};
 use sluice_core::{Destination, Error, ErrorKind, Result};
 use tokio_postgres::Client;
@@ -383,8 +384,7 @@ impl Destination for PostgresDestination {
     async fn write_chain(&mut self, job: &ChainJob) -> Result<u64> {
         self.require_load()?;
         let rows = match job.disposition {
-            WriteDisposition::Skip => 0,
-            WriteDisposition::Append => {
+            ChainDisposition::Append => {
                 let mut rows = 0;
                 for t in job.tables() {
                     let target = self.dialect().table(&t.table.name);
@@ -392,7 +392,7 @@ impl Destination for PostgresDestination {
                 }
                 rows
             }
-            WriteDisposition::Replace => {
+            ChainDisposition::Replace => {
                 let deletes = self.dialect().delete_chain(job);
                 for sql in deletes {
                     self.exec(&sql).await?;
@@ -404,7 +404,7 @@ impl Destination for PostgresDestination {
                 }
                 rows
             }
-            WriteDisposition::Merge => self.write_merge(job).await?,
+            ChainDisposition::Merge => self.write_merge(job).await?,
         };
         Ok(rows)
     }

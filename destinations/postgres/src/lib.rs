@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use sluice_core::capabilities::{Capabilities, CaseFold};
 use sluice_core::schema::{Column, MergeStrategy};
 use sluice_core::types::DataType;
-use sluice_core::{Destination, DestinationConfig, DestinationFactory, Result};
+use sluice_core::{Destination, DestinationConfig, DestinationFactory, Result, ValidatedConfig};
 
 /// An example config of this destination (`sluice destinations describe postgres`).
 pub const EXAMPLE_CONFIG: &str = r#"# Or one URL: DESTINATION__POSTGRES__CREDENTIALS=postgresql://loader:PASSWORD@localhost:5432/shop
@@ -127,23 +127,22 @@ impl DestinationFactory for PostgresFactory {
         capabilities()
     }
 
-    fn validate(&self, config: &DestinationConfig) -> Result<()> {
+    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
         config
             .section
             .reject_unknown_keys(credentials::SETTINGS, credentials::CREDENTIALS)?;
-        PgCredentials::from_section(&config.section)?;
+        let creds = PgCredentials::from_section(&config.section)?;
         if config.dataset_name.trim().is_empty() {
             return Err(sluice_core::Error::config(
                 "the postgres destination needs a dataset name (the Postgres schema to load into)",
             ));
         }
-        Ok(())
+        Ok(ValidatedConfig::new(config.clone(), creds))
     }
 
-    async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
-        self.validate(config)?;
-        let creds = PgCredentials::from_section(&config.section)?;
-        let dest = PostgresDestination::connect(creds, &config.dataset_name).await?;
+    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
+        let creds = config.settings::<PgCredentials>()?.clone();
+        let dest = PostgresDestination::connect(creds, &config.config().dataset_name).await?;
         Ok(Box::new(dest))
     }
 

@@ -8,6 +8,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType as ArrowType, TimeUnit};
 use common::*;
+use sluice_core::DestinationFactoryExt;
 use sluice_core::naming::NamingConvention;
 use sluice_core::schema::{C_DLT_ID, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID};
 use sluice_core::{
@@ -1158,10 +1159,7 @@ async fn wrong_password_is_a_clear_error_without_the_password() {
         )
     };
     let secret = "Wr0ng-S3cret-pw";
-    match PostgresFactory
-        .connect(&config(&with_pw(secret), &ds))
-        .await
-    {
+    match PostgresFactory.open(&config(&with_pw(secret), &ds)).await {
         Ok(_) => eprintln!(
             "NOTICE: the server accepts any password for {role} (trust authentication); wrong-password check skipped"
         ),
@@ -1175,7 +1173,7 @@ async fn wrong_password_is_a_clear_error_without_the_password() {
         }
     }
     let mut ok = PostgresFactory
-        .connect(&config(&with_pw("right-Pw-123"), &ds))
+        .open(&config(&with_pw("right-Pw-123"), &ds))
         .await
         .unwrap();
     ok.check().await.unwrap();

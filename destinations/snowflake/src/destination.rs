@@ -21,8 +21,8 @@ use sluice_core::schema::system_tables;
 use sluice_core::sql::statement_kind;
 use sluice_core::sql::{SqlDialect, literal_backslash_escaped};
 use sluice_core::{
-    Capabilities, ChainJob, Column, DataType, Destination, Error, LoadCommit, MergeStrategy,
-    Result, Schema, SchemaChange, StateRecord, Table, TableJob, WriteDisposition,
+    Capabilities, ChainDisposition, ChainJob, Column, DataType, Destination, Error, LoadCommit,
+    MergeStrategy, Result, Schema, SchemaChange, StateRecord, Table, TableJob,
 };
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -716,10 +716,9 @@ impl Destination for SnowflakeDestination {
 
     async fn write_chain(&mut self, job: &ChainJob) -> Result<u64> {
         match job.disposition {
-            WriteDisposition::Append => self.write_append(job).await?,
-            WriteDisposition::Replace => self.write_replace(job).await?,
-            WriteDisposition::Merge => self.write_merge(job).await?,
-            WriteDisposition::Skip => return Ok(0),
+            ChainDisposition::Append => self.write_append(job).await?,
+            ChainDisposition::Replace => self.write_replace(job).await?,
+            ChainDisposition::Merge => self.write_merge(job).await?,
         }
         Ok(job.rows())
     }

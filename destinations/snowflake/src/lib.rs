@@ -43,7 +43,9 @@ use async_trait::async_trait;
 use sluice_core::capabilities::{Capabilities, CaseFold};
 use sluice_core::schema::{Column, MergeStrategy};
 use sluice_core::types::DataType;
-use sluice_core::{Destination, DestinationConfig, DestinationFactory, Error, Result};
+use sluice_core::{
+    Destination, DestinationConfig, DestinationFactory, Error, Result, ValidatedConfig,
+};
 
 /// An example config of this destination (`sluice destinations describe snowflake`).
 pub const EXAMPLE_CONFIG: &str = r#"# Or one URL: DESTINATION__SNOWFLAKE__CREDENTIALS=snowflake://LOADER:PASSWORD@ACCOUNT/SHOP?warehouse=LOAD_WH&role=LOADER
@@ -151,12 +153,12 @@ impl DestinationFactory for SnowflakeFactory {
         capabilities()
     }
 
-    fn validate(&self, config: &DestinationConfig) -> Result<()> {
-        settings(config).map(|_| ())
+    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
+        Ok(ValidatedConfig::new(config.clone(), settings(config)?))
     }
 
-    async fn connect(&self, config: &DestinationConfig) -> Result<Box<dyn Destination>> {
-        let settings = settings(config)?;
+    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
+        let settings = config.settings::<SnowflakeSettings>()?.clone();
         Ok(Box::new(SnowflakeDestination::connect(settings).await?))
     }
 

@@ -8,6 +8,7 @@ use arrow::array::{
 };
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::array_value_to_string;
+use sluice_core::DestinationFactoryExt;
 use sluice_core::arrow_types::arrow_schema;
 use sluice_core::parquet_io::ParquetFileWriter;
 use sluice_core::schema::C_DLT_ID;
@@ -65,7 +66,7 @@ fn config(url: &str, dataset: &str) -> DestinationConfig {
 async fn connect(url: &str, dataset: &str) -> Box<dyn Destination> {
     let cfg = config(url, dataset);
     SnowflakeFactory.validate(&cfg).unwrap();
-    let mut d = SnowflakeFactory.connect(&cfg).await.unwrap();
+    let mut d = SnowflakeFactory.open(&cfg).await.unwrap();
     assert!(!d.location().contains("s3cret-pw"));
     d.initialize().await.unwrap();
     d
@@ -121,7 +122,7 @@ fn job(
         .map_or_else(std::env::temp_dir, |d| d.join(".scratch"));
     ChainJob {
         load_id: load_id.into(),
-        disposition: wd,
+        disposition: sluice_core::ChainDisposition::of(wd).expect("a written disposition"),
         merge_strategy: ms,
         root: TableJob {
             table: table.clone(),
@@ -708,7 +709,7 @@ async fn key_pair_login_runs_statements() {
     c.close().await.unwrap();
 
     // The destination, as a pipeline connects it.
-    let mut d = SnowflakeFactory.connect(&cfg).await.unwrap();
+    let mut d = SnowflakeFactory.open(&cfg).await.unwrap();
     assert!(!d.location().contains(passphrase));
     d.initialize().await.unwrap();
     let batches = d.query("SELECT 7 AS N").await.unwrap();

@@ -3,12 +3,13 @@
 
 use arrow::array::{Array, ArrayRef};
 use arrow::record_batch::RecordBatch;
+use sluice_core::DestinationFactoryExt;
 use sluice_core::arrow_types::arrow_schema;
 use sluice_core::parquet_io::ParquetFileWriter;
 use sluice_core::schema::{Schema, Table, WriteDisposition};
 use sluice_core::{
-    ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory, LoadCommit,
-    MergeStrategy, Result, StateRecord, TableJob,
+    ChainJob, ConfigProvider, Destination, DestinationConfig, LoadCommit, MergeStrategy, Result,
+    StateRecord, TableJob,
 };
 use sluice_postgres::PostgresFactory;
 use std::path::{Path, PathBuf};
@@ -51,7 +52,7 @@ pub fn config(url: &str, dataset: &str) -> DestinationConfig {
 /// Connect to `dataset` through the factory.
 pub async fn connect(url: &str, dataset: &str) -> Box<dyn Destination> {
     PostgresFactory
-        .connect(&config(url, dataset))
+        .open(&config(url, dataset))
         .await
         .expect("connect to the test server")
 }
@@ -91,7 +92,7 @@ pub fn chain(
         .map_or_else(std::env::temp_dir, |d| d.join(".scratch"));
     ChainJob {
         load_id: load_id.into(),
-        disposition,
+        disposition: sluice_core::ChainDisposition::of(disposition).expect("a written disposition"),
         merge_strategy: strategy,
         root,
         nested,
