@@ -2,7 +2,7 @@
 //! pipeline needs (`SELECT *`, `SELECT col, …`, `SELECT COUNT(*)` from one table, with optional
 //! `ORDER BY` and `LIMIT`). Anything else is an error that points to DuckDB over the files.
 
-use crate::config::store_err;
+use crate::error::{read_error, store_err};
 use arrow::array::{ArrayRef, new_null_array};
 use arrow::compute::{SortColumn, SortOptions, cast, concat_batches, lexsort_to_indices, take};
 use arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef};
@@ -101,24 +101,21 @@ pub async fn read_parquet_object(
     let reader = ObjectReader::new(store, path.clone());
     let builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await
-        .map_err(|e| {
-            Error::destination(format!("filesystem: cannot read {path}")).with_source(e)
-        })?;
-    let stream = builder.with_batch_size(64 * 1024).build().map_err(|e| {
-        Error::destination(format!("filesystem: cannot read {path}")).with_source(e)
-    })?;
-    stream
-        .try_collect()
-        .await
-        .map_err(|e| Error::destination(format!("filesystem: cannot read {path}")).with_source(e))
+        .map_err(|e| read_error(path, e))?;
+    let stream = builder
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| read_error(path, e))?;
+    stream.try_collect().await.map_err(|e| read_error(path, e))
 }
 
 /// Rows of a Parquet object, from its footer only.
 pub async fn parquet_row_count(store: Arc<dyn ObjectStore>, path: &ObjectPath) -> Result<u64> {
     let mut reader = ObjectReader::new(store, path.clone());
-    let meta = reader.get_metadata(None).await.map_err(|e| {
-        Error::destination(format!("filesystem: cannot read {path}")).with_source(e)
-    })?;
+    let meta = reader
+        .get_metadata(None)
+        .await
+        .map_err(|e| read_error(path, e))?;
     Ok(meta.file_metadata().num_rows().max(0) as u64)
 }
 
@@ -132,7 +129,7 @@ pub async fn read_text(store: &dyn ObjectStore, path: &ObjectPath) -> Result<Str
         .await
         .map_err(store_err(format!("cannot read {path}")))?;
     String::from_utf8(bytes.to_vec())
-        .map_err(|e| Error::input(format!("filesystem: {path} is not UTF-8")).with_source(e))
+        .map_err(|e| Error::input(format!("{path} is not UTF-8")).with_source(e))
 }
 
 /// The union of the files' schemas: fields in order of first appearance, all nullable.

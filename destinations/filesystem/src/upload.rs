@@ -5,7 +5,7 @@
 //! at most `concurrency` at a time. On S3 and the local disk the object appears under its name
 //! only when the upload completes; a failed upload is aborted and leaves nothing behind.
 
-use crate::config::store_err;
+use crate::error::store_err;
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
