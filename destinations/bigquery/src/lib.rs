@@ -20,13 +20,22 @@
 //! - **Schema changes**: new tables through tables.insert; new columns through both
 //!   `ALTER TABLE … ADD COLUMN IF NOT EXISTS` and tables.patch.
 //!
-//! The crate's files: `config.rs` reads `[destination.bigquery]` into [`BigQuerySettings`];
-//! `destination.rs` is the running [`BigQueryDestination`] (tables, write dispositions, the
-//! load record); `load.rs` runs the idempotent load jobs of package files and `ndjson.rs`
-//! encodes their rows; `jobs.rs` submits and looks up load jobs on the upload endpoint;
-//! `client.rs` authenticates and runs queries; `convert.rs` turns query results into Arrow;
-//! `types.rs` maps columns to BigQuery types; `error.rs` turns the client's and the HTTP
-//! errors into sluice errors.
+//! The files of this crate:
+//!
+//! - `lib.rs` — this guide, the registry [`NAME`], [`capabilities`] and the factory
+//!   [`BigQueryFactory`] (validate, connect, config keys, example config);
+//! - `config.rs` — the typed settings ([`BigQuerySettings`], [`Credentials`]) parsed from
+//!   `[destination.bigquery]`, and the accepted keys ([`SETTINGS`], [`CREDENTIALS`]);
+//! - `destination.rs` — the running destination ([`BigQueryDestination`], `impl Destination`):
+//!   tables, staging tables, replace and merge SQL, the load record;
+//! - `load.rs` — idempotent load jobs of package files (job ids, markers, retries);
+//!   `ndjson.rs` — their rows as newline-delimited JSON;
+//! - `jobs.rs` — load jobs on the upload endpoint and job look-ups ([`JobState`]);
+//!   `client.rs` — authentication and queries; `convert.rs` — query results as Arrow;
+//! - `error.rs` — gcp-bigquery-client, HTTP and job errors mapped to sluice errors, written
+//!   once;
+//! - `types.rs` — the SQL type of each column ([`bigquery_sql_type`]), the capabilities' type
+//!   mapper, and string literals ([`bq_literal`]).
 //!
 //! ```no_run
 //! use sluice_core::{DestinationFactory, Registry};

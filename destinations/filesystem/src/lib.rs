@@ -18,13 +18,21 @@
 //! Replace writes the new files first and then removes the table's other files. Merge is not
 //! possible on plain files: it appends, with a warning (as dlt does).
 //!
-//! The crate's files: `config.rs` reads `[destination.filesystem]` into
-//! [`FilesystemSettings`] and `bucket.rs` turns its `bucket_url` into a [`Bucket`] and an
-//! object store client; `destination.rs` is the running [`FilesystemDestination`];
-//! `system_files.rs` handles the `_dlt_*` files and `tables.rs` a table's data files;
-//! [`layout`] renders and matches object names; [`upload`] streams files up and `convert.rs`
-//! turns Parquet into JSONL or CSV on the way; [`read`] reads objects back and answers simple
-//! queries; `error.rs` turns object_store errors into sluice errors.
+//! The files of this crate:
+//!
+//! - `lib.rs` — this guide, the registry [`NAME`], [`capabilities`] and the factory
+//!   [`FilesystemFactory`] (validate, connect, config keys, example config);
+//! - `config.rs` — the typed settings ([`FilesystemSettings`]) parsed from
+//!   `[destination.filesystem]`, and the accepted keys ([`SETTINGS`], [`CREDENTIALS`]);
+//!   `bucket.rs` — `bucket_url` as a [`Bucket`], and the object store client for it;
+//! - `destination.rs` — the running destination ([`FilesystemDestination`],
+//!   `impl Destination`): data files under the layout, replace, the load record;
+//! - `system_files.rs` — the `_dlt_loads`, `_dlt_version` and `_dlt_pipeline_state` files;
+//!   `tables.rs` — a table's data files: listed, read back, counted, deleted;
+//! - [`layout`] — object names from the layout; [`upload`] — streaming (multipart) uploads;
+//!   `convert.rs` — Parquet to JSONL or CSV; [`read`] — Parquet objects read back, and the
+//!   simple queries this destination answers;
+//! - `error.rs` — object_store and Parquet errors mapped to sluice errors, written once.
 //!
 //! ```no_run
 //! use sluice_core::{DestinationFactory, Registry};
