@@ -1,9 +1,17 @@
-use super::*;
+use crate::{Normalizer, NormalizerConfig};
 use arrow::array::Array;
 use arrow::datatypes::{DataType as ArrowType, TimeUnit};
+use arrow::record_batch::RecordBatch;
 use arrow::util::display::array_value_to_string;
+use indexmap::IndexMap;
+use serde_json::Value;
 use serde_json::json;
 use sluice_core::naming::digest128;
+use sluice_core::naming::identifier_tag;
+use sluice_core::{
+    Column, ContractMode, DataType, MergeStrategy, NamingConvention, ResourceHints, Schema,
+    SchemaContract, WriteDisposition,
+};
 
 fn parse(s: &str) -> Value {
     serde_json::from_str(s).expect("valid JSON")
