@@ -1,7 +1,8 @@
 //! The running Postgres destination: one connection, one transaction per load package.
 
+use crate::config::PgCredentials;
+use crate::connect::connect;
 use crate::copy::{CHUNK_BYTES, CopyEncoder, HEADER, TRAILER};
-use crate::credentials::{PgCredentials, connect};
 use crate::error::pg_error;
 use crate::read::query_arrow;
 use arrow::record_batch::RecordBatch;

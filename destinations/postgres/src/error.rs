@@ -51,3 +51,21 @@ pub(crate) fn pg_error(context: impl Into<String>, e: tokio_postgres::Error) -> 
     }
     Error::new(kind, message).with_source(e)
 }
+
+/// A sluice error for a failed connection to `where_` (a URL without the password): a
+/// rejected login or an unknown database is a [`ErrorKind::Config`] error.
+pub(crate) fn connect_error(where_: &str, e: tokio_postgres::Error) -> Error {
+    let base = classify(&e);
+    let kind = if let Some(db) = e.as_db_error() {
+        // 28xxx: invalid authorization (wrong password, unknown role); 3D000: unknown database.
+        let code = db.code().code();
+        if code.starts_with("28") || code == "3D000" {
+            ErrorKind::Config
+        } else {
+            base
+        }
+    } else {
+        base
+    };
+    Error::new(kind, format!("cannot connect to postgres at {where_}")).with_source(e)
+}

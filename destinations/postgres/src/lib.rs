@@ -16,21 +16,37 @@
 //! Credentials follow dlt: `DESTINATION__POSTGRES__CREDENTIALS=postgresql://user:pass@host:5432/db`
 //! or the fields of `[destination.postgres.credentials]`. Register [`PostgresFactory`] in a
 //! [`sluice_core::Registry`] to use it by the name `postgres`.
+//!
+//! The files of this crate:
+//!
+//! - `lib.rs` — this guide, the registry [`NAME`], [`capabilities`] and the factory
+//!   [`PostgresFactory`] (validate, connect, config keys, example config);
+//! - `config.rs` — the typed settings ([`PgCredentials`]) parsed from `[destination.postgres]`,
+//!   and the accepted keys ([`SETTINGS`], [`CREDENTIALS`]);
+//! - `destination.rs` — the running destination ([`PostgresDestination`], `impl Destination`);
+//! - `connect.rs` — opening connections, plain or TLS (rustls);
+//! - `copy.rs` — the binary `COPY` encoder, from Arrow batches;
+//! - `read.rs` — query results as Arrow batches;
+//! - `error.rs` — tokio-postgres errors mapped to sluice errors, written once;
+//! - `types.rs` — the SQL type of each column ([`postgres_sql_type`]), the capabilities' type
+//!   mapper.
 
+mod config;
+mod connect;
 mod copy;
-mod credentials;
 mod destination;
 mod error;
 mod read;
+mod types;
 
-pub use credentials::{CREDENTIALS, SETTINGS};
-pub use credentials::{PgCredentials, SslMode};
+pub use config::{CREDENTIALS, SETTINGS};
+pub use config::{PgCredentials, SslMode};
 pub use destination::PostgresDestination;
+pub use types::postgres_sql_type;
 
 use async_trait::async_trait;
 use sluice_core::capabilities::{Capabilities, CaseFold};
-use sluice_core::schema::{Column, MergeStrategy};
-use sluice_core::types::DataType;
+use sluice_core::schema::MergeStrategy;
 use sluice_core::{Destination, DestinationConfig, DestinationFactory, Result, ValidatedConfig};
 
 /// An example config of this destination (`sluice destinations describe postgres`).
@@ -73,50 +89,6 @@ pub fn capabilities() -> Capabilities {
     }
 }
 
-/// The Postgres type of a column (dlt's mapping): text → varchar (varchar(n) with a precision
-/// hint), double → double precision, bool → boolean, bigint → bigint, timestamp → timestamp
-/// with time zone (without when `timezone` is false), date, time → time without time zone,
-/// decimal → numeric(p,s) (38,9 by default), wei → numeric(78,0), binary → bytea, json → jsonb.
-pub fn postgres_sql_type(column: &Column) -> String {
-    match column.data_type.unwrap_or(DataType::Text) {
-        DataType::Text => match column.precision {
-            Some(p) if p > 0 => format!("varchar({p})"),
-            _ => "varchar".into(),
-        },
-        DataType::Double => "double precision".into(),
-        DataType::Bool => "boolean".into(),
-        DataType::Bigint => "bigint".into(),
-        DataType::Timestamp => {
-            let p = column
-                .precision
-                .filter(|p| *p <= 6)
-                .map(|p| format!(" ({p})"))
-                .unwrap_or_default();
-            if column.timezone == Some(false) {
-                format!("timestamp{p} without time zone")
-            } else {
-                format!("timestamp{p} with time zone")
-            }
-        }
-        DataType::Date => "date".into(),
-        DataType::Time => {
-            let p = column
-                .precision
-                .filter(|p| *p <= 6)
-                .map(|p| format!(" ({p})"))
-                .unwrap_or_default();
-            format!("time{p} without time zone")
-        }
-        DataType::Decimal => match column.precision {
-            Some(p) => format!("numeric({},{})", p, column.scale.unwrap_or(0)),
-            None => "numeric(38,9)".into(),
-        },
-        DataType::Wei => "numeric(78,0)".into(),
-        DataType::Binary => "bytea".into(),
-        DataType::Json => "jsonb".into(),
-    }
-}
-
 #[async_trait]
 impl DestinationFactory for PostgresFactory {
     fn name(&self) -> &str {
@@ -128,16 +100,10 @@ impl DestinationFactory for PostgresFactory {
     }
 
     fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        config
-            .section
-            .reject_unknown_keys(credentials::SETTINGS, credentials::CREDENTIALS)?;
-        let creds = PgCredentials::from_section(&config.section)?;
-        if config.dataset_name.trim().is_empty() {
-            return Err(sluice_core::Error::config(
-                "the postgres destination needs a dataset name (the Postgres schema to load into)",
-            ));
-        }
-        Ok(ValidatedConfig::new(config.clone(), creds))
+        Ok(ValidatedConfig::new(
+            config.clone(),
+            config::settings(config)?,
+        ))
     }
 
     async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
@@ -148,36 +114,12 @@ impl DestinationFactory for PostgresFactory {
 
     fn config_keys(&self) -> sluice_core::ConfigKeys {
         sluice_core::ConfigKeys {
-            settings: credentials::SETTINGS.to_vec(),
-            credentials: credentials::CREDENTIALS.to_vec(),
+            settings: config::SETTINGS.to_vec(),
+            credentials: config::CREDENTIALS.to_vec(),
         }
     }
 
     fn example_config(&self) -> &'static str {
         EXAMPLE_CONFIG
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn types_follow_dlt() {
-        let t = |dt| postgres_sql_type(&Column::new("c", dt));
-        assert_eq!(t(DataType::Text), "varchar");
-        assert_eq!(t(DataType::Double), "double precision");
-        assert_eq!(t(DataType::Timestamp), "timestamp with time zone");
-        assert_eq!(t(DataType::Decimal), "numeric(38,9)");
-        assert_eq!(t(DataType::Wei), "numeric(78,0)");
-        assert_eq!(t(DataType::Json), "jsonb");
-        assert_eq!(t(DataType::Binary), "bytea");
-        let mut naive = Column::new("c", DataType::Timestamp);
-        naive.timezone = Some(false);
-        assert_eq!(postgres_sql_type(&naive), "timestamp without time zone");
-        assert_eq!(
-            postgres_sql_type(&Column::new("c", DataType::Decimal).with_precision(10, Some(2))),
-            "numeric(10,2)"
-        );
     }
 }

@@ -1,4 +1,5 @@
-//! Postgres credentials in dlt's layout, and opening connections (plain or TLS via rustls).
+//! The Postgres destination's configuration: credentials in dlt's layout, the accepted keys,
+//! and [`settings`], which checks a `[destination.postgres]` section without any I/O.
 //!
 //! Credentials come either as a connection string
 //! (`DESTINATION__POSTGRES__CREDENTIALS=postgresql://user:pass@host:5432/db?connect_timeout=15&sslmode=prefer`)
@@ -7,9 +8,8 @@
 //! [`Secret`]: it never appears in `Debug` output, in [`PgCredentials::display_url`] or in errors.
 
 use sluice_core::config::{ConfigSection, Credentials, Secret, redact_url};
-use sluice_core::{Error, Result};
+use sluice_core::{DestinationConfig, Error, Result};
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Keys accepted in `[destination.postgres]` (besides `credentials`).
@@ -92,6 +92,19 @@ impl fmt::Debug for PgCredentials {
             .field("sslmode", &self.sslmode)
             .finish()
     }
+}
+
+/// Resolve the settings of a destination config (no I/O): unknown keys are rejected, the
+/// credentials parsed and the dataset name checked.
+pub fn settings(config: &DestinationConfig) -> Result<PgCredentials> {
+    config.section.reject_unknown_keys(SETTINGS, CREDENTIALS)?;
+    let creds = PgCredentials::from_section(&config.section)?;
+    if config.dataset_name.trim().is_empty() {
+        return Err(Error::config(
+            "the postgres destination needs a dataset name (the Postgres schema to load into)",
+        ));
+    }
+    Ok(creds)
 }
 
 const HOW_TO: &str = "set DESTINATION__POSTGRES__CREDENTIALS=postgresql://USER:PASSWORD@HOST:5432/DATABASE \
@@ -310,115 +323,6 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Open a connection and spawn its driver task. Errors never contain the password.
-pub(crate) async fn connect(creds: &PgCredentials) -> Result<tokio_postgres::Client> {
-    let config = creds.pg_config();
-    let where_ = creds.display_url();
-    let client = if creds.sslmode == SslMode::Disable {
-        let (client, conn) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| connect_error(&where_, e))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("postgres connection closed: {e}");
-            }
-        });
-        client
-    } else {
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config()?);
-        let (client, conn) = config
-            .connect(tls)
-            .await
-            .map_err(|e| connect_error(&where_, e))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("postgres connection closed: {e}");
-            }
-        });
-        client
-    };
-    Ok(client)
-}
-
-fn connect_error(where_: &str, e: tokio_postgres::Error) -> Error {
-    let base = crate::error::classify(&e);
-    let kind = if let Some(db) = e.as_db_error() {
-        // 28xxx: invalid authorization (wrong password, unknown role); 3D000: unknown database.
-        let code = db.code().code();
-        if code.starts_with("28") || code == "3D000" {
-            sluice_core::ErrorKind::Config
-        } else {
-            base
-        }
-    } else {
-        base
-    };
-    Error::new(kind, format!("cannot connect to postgres at {where_}")).with_source(e)
-}
-
-/// A rustls client configuration that encrypts without verifying the server certificate,
-/// as libpq does for `sslmode=prefer` and `require`. The crypto provider is named explicitly
-/// (ring), so no process-wide default is needed.
-fn tls_config() -> Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::internal("cannot configure TLS").with_source(e))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-        .with_no_client_auth();
-    Ok(config)
-}
-
-#[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]
