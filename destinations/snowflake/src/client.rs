@@ -21,8 +21,10 @@
 //! Secrets (password, private key and passphrase, tokens) never appear in errors, logs or
 //! `Debug` output.
 
+use crate::config::{CREDENTIALS_SETTING, SnowflakeCredentials};
 use crate::convert::{self, RowType};
-use crate::credentials::{CREDENTIALS_SETTING, SnowflakeCredentials};
+pub use crate::error::{SnowflakeError, snowflake_error};
+use crate::error::{http_error, sf_error, statement_error};
 use crate::keypair;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
@@ -44,36 +46,6 @@ const SESSION_EXPIRED: &str = "390112";
 const LOGIN_AGAIN: &[&str] = &["390104", "390111", "390114", "390103", "390113"];
 /// The query runs on: poll its result URL.
 const QUERY_IN_PROGRESS: &[&str] = &["333333", "333334"];
-
-/// An error reported by Snowflake: its code, SQL state and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnowflakeError {
-    /// Snowflake's error code (`002003`).
-    pub code: String,
-    /// The SQL state (`42S02`), when given.
-    pub sql_state: Option<String>,
-    /// Snowflake's message.
-    pub message: String,
-    /// The query id, when the statement got one.
-    pub query_id: Option<String>,
-}
-
-impl fmt::Display for SnowflakeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "snowflake error {}", self.code)?;
-        if let Some(s) = &self.sql_state {
-            write!(f, " ({s})")?;
-        }
-        write!(f, ": {}", self.message.trim())
-    }
-}
-
-impl std::error::Error for SnowflakeError {}
-
-/// Whether a sluice error was caused by a Snowflake error, and which.
-pub fn snowflake_error(err: &Error) -> Option<&SnowflakeError> {
-    std::error::Error::source(err)?.downcast_ref::<SnowflakeError>()
-}
 
 /// The result of one statement.
 #[derive(Debug, Clone)]
@@ -140,44 +112,6 @@ fn request_id() -> String {
     )
 }
 
-fn http_error(context: &str, e: reqwest::Error) -> Error {
-    // reqwest errors name the URL, which never holds a secret here (tokens go in headers).
-    Error::transient(format!("snowflake: {context}")).with_source(e)
-}
-
-fn sf_error(body: &Value) -> SnowflakeError {
-    let data = body.get("data");
-    let code = body
-        .get("code")
-        .and_then(|c| {
-            c.as_str()
-                .map(str::to_string)
-                .or_else(|| c.as_i64().map(|n| format!("{n:06}")))
-        })
-        .or_else(|| {
-            data.and_then(|d| d.get("errorCode"))
-                .and_then(|c| c.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "unknown".into());
-    SnowflakeError {
-        code,
-        sql_state: data
-            .and_then(|d| d.get("sqlState"))
-            .and_then(|s| s.as_str())
-            .map(str::to_string),
-        message: body
-            .get("message")
-            .and_then(|m| m.as_str())
-            .unwrap_or("no message")
-            .to_string(),
-        query_id: data
-            .and_then(|d| d.get("queryId"))
-            .and_then(|s| s.as_str())
-            .map(str::to_string),
-    }
-}
-
 impl SnowflakeClient {
     /// Log in to Snowflake with `creds`; `schema` becomes the session's current schema.
     pub async fn connect(creds: SnowflakeCredentials, schema: Option<String>) -> Result<Self> {
@@ -238,13 +172,11 @@ impl SnowflakeClient {
                             format!("HTTP {status}")
                         }
                         _ if status == 429 || status >= 500 => {
-                            return Err(Error::transient(format!(
-                                "snowflake: {context}: HTTP {status}"
-                            )));
+                            return Err(Error::transient(format!("{context}: HTTP {status}")));
                         }
                         _ => {
                             return Err(Error::destination(format!(
-                                "snowflake: {context}: HTTP {status} with an unexpected answer ({} bytes)",
+                                "{context}: HTTP {status} with an unexpected answer ({} bytes)",
                                 bytes.len()
                             )));
                         }
@@ -332,16 +264,16 @@ impl SnowflakeClient {
                 None => String::new(),
             };
             return Err(Error::config(format!(
-                "snowflake: cannot log in as '{}' at {}{how}",
+                "cannot log in as '{}' at {}{how}",
                 c.username,
                 c.display()
             ))
             .with_source(e));
         }
         let data = &answer["data"];
-        let token = data["token"].as_str().ok_or_else(|| {
-            Error::destination("snowflake: the login answer has no session token")
-        })?;
+        let token = data["token"]
+            .as_str()
+            .ok_or_else(|| Error::destination("the login answer has no session token"))?;
         self.session = Some(Session {
             token: Secret::new(token),
             master_token: data
@@ -472,7 +404,7 @@ impl SnowflakeClient {
                 }
                 continue;
             }
-            return Err(Error::destination(format!("snowflake: {context} failed")).with_source(err));
+            return Err(statement_error(&context, err));
         }
     }
 
@@ -486,7 +418,7 @@ impl SnowflakeClient {
     async fn read_result(&self, data: Value) -> Result<QueryResult> {
         let rowtype: Vec<RowType> = match data.get("rowtype") {
             Some(v) if !v.is_null() => serde_json::from_value(v.clone()).map_err(|e| {
-                Error::destination("snowflake: the result has an unreadable rowtype").with_source(e)
+                Error::destination("the result has an unreadable rowtype").with_source(e)
             })?,
             _ => Vec::new(),
         };
@@ -500,8 +432,7 @@ impl SnowflakeClient {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(b64)
                     .map_err(|e| {
-                        Error::destination("snowflake: the Arrow rowset is not base64")
-                            .with_source(e)
+                        Error::destination("the Arrow rowset is not base64").with_source(e)
                     })?;
                 batches.extend(read_ipc(&bytes)?);
             }
@@ -543,8 +474,7 @@ impl SnowflakeClient {
                 } else {
                     let text = String::from_utf8_lossy(&bytes);
                     let rows: Value = serde_json::from_str(&format!("[{text}]")).map_err(|e| {
-                        Error::destination(format!("snowflake: result chunk {i} is not JSON"))
-                            .with_source(e)
+                        Error::destination(format!("result chunk {i} is not JSON")).with_source(e)
                     })?;
                     let rows = json_rows(&rows)?;
                     if !rows.is_empty() {
@@ -583,7 +513,7 @@ impl SnowflakeClient {
                 }
                 Ok(resp) if attempt > self.retries || resp.status().is_client_error() => {
                     return Err(Error::transient(format!(
-                        "snowflake: {context}: HTTP {}",
+                        "{context}: HTTP {}",
                         resp.status().as_u16()
                     )));
                 }
@@ -621,9 +551,7 @@ impl SnowflakeClient {
                     .as_str()
                     .filter(|u| !u.is_empty())
                     .ok_or_else(|| {
-                        Error::destination(
-                            "snowflake: the PUT answer for a GCS stage has no presigned URL",
-                        )
+                        Error::destination("the PUT answer for a GCS stage has no presigned URL")
                     })?;
                 let bytes = tokio::fs::read(&abs).await.map_err(|e| {
                     Error::storage(format!("cannot read load file {}", abs.display()))
@@ -644,7 +572,7 @@ impl SnowflakeClient {
                         Ok(r) if r.status().is_success() => break,
                         Ok(r) if attempt > self.retries || r.status().is_client_error() => {
                             return Err(Error::destination(format!(
-                                "snowflake: {context}: HTTP {}",
+                                "{context}: HTTP {}",
                                 r.status().as_u16()
                             )));
                         }
@@ -674,7 +602,7 @@ impl SnowflakeClient {
             }
             other => {
                 return Err(Error::destination(format!(
-                    "snowflake: uploads to {} stages{} are not supported yet; \
+                    "uploads to {} stages{} are not supported yet; \
                      supported are S3 stages (with or without client-side encryption), \
                      GCS stages that answer PUT with a presigned URL (without encryption) \
                      and LOCAL_FS stages",
@@ -721,7 +649,7 @@ impl SnowflakeClient {
 fn json_rows(rows: &Value) -> Result<Vec<Vec<Option<String>>>> {
     let arr = rows
         .as_array()
-        .ok_or_else(|| Error::destination("snowflake: the JSON rowset is not a list"))?;
+        .ok_or_else(|| Error::destination("the JSON rowset is not a list"))?;
     Ok(arr
         .iter()
         .map(|r| {
@@ -746,9 +674,7 @@ fn gunzip_if_needed(bytes: &[u8]) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(bytes)
             .read_to_end(&mut out)
-            .map_err(|e| {
-                Error::destination("snowflake: cannot unzip a result chunk").with_source(e)
-            })?;
+            .map_err(|e| Error::destination("cannot unzip a result chunk").with_source(e))?;
         Ok(out)
     } else {
         Ok(bytes.to_vec())
@@ -778,7 +704,7 @@ fn nullable_field(f: &arrow::datatypes::Field) -> arrow::datatypes::Field {
 /// timestamp as a valid struct with null `epoch`), which arrow's reader rejects; record batch
 /// messages do not encode nullability, so they stay as they are.
 fn relax_ipc_schema(bytes: &[u8]) -> Result<Vec<u8>> {
-    let bad = |m: &str| Error::destination(format!("snowflake: unreadable Arrow rowset ({m})"));
+    let bad = |m: &str| Error::destination(format!("unreadable Arrow rowset ({m})"));
     let word = |at: usize| -> Option<u32> {
         bytes
             .get(at..at + 4)
@@ -823,11 +749,11 @@ fn relax_ipc_schema(bytes: &[u8]) -> Result<Vec<u8>> {
 fn read_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
     let bytes = relax_ipc_schema(bytes)?;
     let reader = StreamReader::try_new(std::io::Cursor::new(bytes), None)
-        .map_err(|e| Error::destination("snowflake: unreadable Arrow rowset").with_source(e))?;
+        .map_err(|e| Error::destination("unreadable Arrow rowset").with_source(e))?;
     let mut out = Vec::new();
     for batch in reader {
-        let batch = batch
-            .map_err(|e| Error::destination("snowflake: unreadable Arrow rowset").with_source(e))?;
+        let batch =
+            batch.map_err(|e| Error::destination("unreadable Arrow rowset").with_source(e))?;
         out.push(convert::normalize_batch(&batch)?);
     }
     Ok(out)
@@ -846,8 +772,7 @@ mod tests {
             e.to_string(),
             "snowflake error 002003 (42S02): Table 'X' does not exist"
         );
-        let wrapped =
-            Error::destination("snowflake: statement SELECT failed").with_source(e.clone());
+        let wrapped = Error::destination("statement SELECT failed").with_source(e.clone());
         assert_eq!(snowflake_error(&wrapped), Some(&e));
         assert_eq!(statement_kind("PUT 'file:///x' @\"S\""), "PUT");
         assert_eq!(request_id().len(), 36);

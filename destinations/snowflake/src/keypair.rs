@@ -577,7 +577,7 @@ mod tests {
     use rsa::signature::Verifier;
 
     fn src() -> KeySource {
-        KeySource::fields(crate::credentials::CREDENTIALS_SETTING)
+        KeySource::fields(crate::config::CREDENTIALS_SETTING)
     }
 
     fn b64(bytes: &[u8]) -> String {

@@ -21,6 +21,22 @@
 //! key), `private_key_passphrase` for an encrypted key, or `private_key_path`, instead of the
 //! password (see [`SnowflakeCredentials`]).
 //!
+//! The files of this crate:
+//!
+//! - `lib.rs` — this guide, the registry [`NAME`], [`capabilities`] and the factory
+//!   [`SnowflakeFactory`] (validate, connect, config keys, example config);
+//! - `config.rs` — the typed settings ([`SnowflakeSettings`], [`SnowflakeCredentials`]) parsed
+//!   from `[destination.snowflake]`, and the accepted keys ([`SETTINGS`], [`CREDENTIALS`]);
+//! - `destination.rs` — the running destination ([`SnowflakeDestination`], `impl Destination`);
+//! - `load.rs` — uploads to the stage and the queued `COPY INTO`, replace and merge statements;
+//! - `client.rs` — the HTTP protocol client ([`client`]); `keypair.rs` — key-pair (JWT) login;
+//!   `stage_upload.rs` — uploads to S3 stages ([`stage_upload`]); `convert.rs` — results as
+//!   plain Arrow ([`convert`]);
+//! - `error.rs` — Snowflake's error code and message mapped to sluice errors, written once
+//!   ([`client::SnowflakeError`]);
+//! - `types.rs` — the SQL type of each column ([`snowflake_sql_type`]), the capabilities' type
+//!   mapper.
+//!
 //! ```no_run
 //! use sluice_core::{DestinationFactory, Registry};
 //! let mut registry = Registry::new();
@@ -29,23 +45,24 @@
 //! ```
 
 pub mod client;
+mod config;
 pub mod convert;
-mod credentials;
 mod destination;
+mod error;
 mod keypair;
+mod load;
 pub mod stage_upload;
+mod types;
 
-pub use credentials::SnowflakeCredentials;
-pub use credentials::{CREDENTIALS, SETTINGS};
-pub use destination::{DEFAULT_STAGE, SnowflakeDestination, SnowflakeSettings};
+pub use config::{CREDENTIALS, SETTINGS};
+pub use config::{SnowflakeCredentials, SnowflakeSettings, settings};
+pub use destination::{DEFAULT_STAGE, SnowflakeDestination};
+pub use types::snowflake_sql_type;
 
 use async_trait::async_trait;
 use sluice_core::capabilities::{Capabilities, CaseFold};
-use sluice_core::schema::{Column, MergeStrategy};
-use sluice_core::types::DataType;
-use sluice_core::{
-    Destination, DestinationConfig, DestinationFactory, Error, Result, ValidatedConfig,
-};
+use sluice_core::schema::MergeStrategy;
+use sluice_core::{Destination, DestinationConfig, DestinationFactory, Result, ValidatedConfig};
 
 /// An example config of this destination (`sluice destinations describe snowflake`).
 pub const EXAMPLE_CONFIG: &str = r#"# Or one URL: DESTINATION__SNOWFLAKE__CREDENTIALS=snowflake://LOADER:PASSWORD@ACCOUNT/SHOP?warehouse=LOAD_WH&role=LOADER
@@ -82,67 +99,6 @@ pub fn capabilities() -> Capabilities {
     }
 }
 
-/// The Snowflake type of a column (dlt's mapping): text → VARCHAR, bigint → NUMBER(19,0),
-/// double → FLOAT, bool → BOOLEAN, timestamp → TIMESTAMP_TZ (TIMESTAMP_NTZ without time zone),
-/// date → DATE, time → TIME, decimal → NUMBER(p,s) (38,9 by default; `NUMBER(p)` for scale 0),
-/// wei → NUMBER(38) (= NUMBER(38,0)),
-/// binary → BINARY, json → VARIANT.
-pub fn snowflake_sql_type(column: &Column) -> String {
-    match column.data_type.unwrap_or(DataType::Text) {
-        DataType::Text => "VARCHAR".into(),
-        DataType::Bigint => "NUMBER(19,0)".into(),
-        DataType::Double => "FLOAT".into(),
-        DataType::Bool => "BOOLEAN".into(),
-        DataType::Timestamp => {
-            let p = column
-                .precision
-                .filter(|p| *p <= 9)
-                .map(|p| format!("({p})"))
-                .unwrap_or_default();
-            if column.timezone == Some(false) {
-                format!("TIMESTAMP_NTZ{p}")
-            } else {
-                format!("TIMESTAMP_TZ{p}")
-            }
-        }
-        DataType::Date => "DATE".into(),
-        DataType::Time => "TIME".into(),
-        // Scale 0 is written `NUMBER(p)`: the same type in Snowflake, and the spelling the
-        // local protocol peer (fakesnow) keeps as a 38-digit decimal (`NUMBER(38,0)` becomes
-        // a 64-bit integer there).
-        DataType::Decimal => match sluice_core::arrow_types::decimal_precision(column) {
-            (p, 0) => format!("NUMBER({p})"),
-            (p, s) => format!("NUMBER({p},{s})"),
-        },
-        DataType::Wei => "NUMBER(38)".into(),
-        DataType::Binary => "BINARY".into(),
-        DataType::Json => "VARIANT".into(),
-    }
-}
-
-/// Resolve the settings of a destination config (no I/O).
-pub fn settings(config: &DestinationConfig) -> Result<SnowflakeSettings> {
-    config
-        .section
-        .reject_unknown_keys(credentials::SETTINGS, credentials::CREDENTIALS)?;
-    let credentials = SnowflakeCredentials::from_section(&config.section)?;
-    if config.dataset_name.trim().is_empty() {
-        return Err(Error::config(
-            "the snowflake destination needs a dataset name (the Snowflake schema to load into)",
-        ));
-    }
-    let stage_name = config
-        .section
-        .get_str("stage_name")
-        .map(|s| s.trim().trim_start_matches('@').to_string())
-        .filter(|s| !s.is_empty());
-    Ok(SnowflakeSettings {
-        credentials,
-        dataset: config.dataset_name.clone(),
-        stage_name,
-    })
-}
-
 #[async_trait]
 impl DestinationFactory for SnowflakeFactory {
     fn name(&self) -> &str {
@@ -164,8 +120,8 @@ impl DestinationFactory for SnowflakeFactory {
 
     fn config_keys(&self) -> sluice_core::ConfigKeys {
         sluice_core::ConfigKeys {
-            settings: credentials::SETTINGS.to_vec(),
-            credentials: credentials::CREDENTIALS.to_vec(),
+            settings: config::SETTINGS.to_vec(),
+            credentials: config::CREDENTIALS.to_vec(),
         }
     }
 
@@ -179,21 +135,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn types_follow_dlt() {
-        let t = |dt| snowflake_sql_type(&Column::new("c", dt));
-        assert_eq!(t(DataType::Json), "VARIANT");
-        assert_eq!(t(DataType::Bigint), "NUMBER(19,0)");
-        assert_eq!(t(DataType::Timestamp), "TIMESTAMP_TZ");
-        assert_eq!(t(DataType::Text), "VARCHAR");
-        assert_eq!(t(DataType::Double), "FLOAT");
-        assert_eq!(t(DataType::Bool), "BOOLEAN");
-        assert_eq!(t(DataType::Decimal), "NUMBER(38,9)");
-        assert_eq!(t(DataType::Binary), "BINARY");
-        assert_eq!(t(DataType::Wei), "NUMBER(38)");
-        assert_eq!(
-            snowflake_sql_type(&Column::new("c", DataType::Decimal).with_precision(10, Some(2))),
-            "NUMBER(10,2)"
-        );
+    fn capabilities_follow_dlt() {
         let c = capabilities();
         assert_eq!(c.casefold, CaseFold::Upper);
         assert_eq!(c.max_identifier_length, 255);

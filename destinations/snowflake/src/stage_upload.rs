@@ -96,12 +96,12 @@ impl EncryptionMaterial {
     pub fn new(master_key_base64: &str, query_id: &str, smk_id: &str) -> Result<Self> {
         let master_key = BASE64.decode(master_key_base64.trim()).map_err(|_| {
             Error::destination(
-                "snowflake: encryptionMaterial.queryStageMasterKey of the PUT answer is not base64",
+                "encryptionMaterial.queryStageMasterKey of the PUT answer is not base64",
             )
         })?;
         if !matches!(master_key.len(), 16 | 24 | 32) {
             return Err(Error::destination(format!(
-                "snowflake: encryptionMaterial.queryStageMasterKey of the PUT answer is {} bytes \
+                "encryptionMaterial.queryStageMasterKey of the PUT answer is {} bytes \
                  long; an AES key of 16, 24 or 32 bytes was expected",
                 master_key.len()
             )));
@@ -127,7 +127,7 @@ impl EncryptionMaterial {
             Value::String(s) => s,
             _ => {
                 return Err(Error::destination(
-                    "snowflake: encryptionMaterial.queryStageMasterKey of the PUT answer is not a string",
+                    "encryptionMaterial.queryStageMasterKey of the PUT answer is not a string",
                 ));
             }
         };
@@ -281,7 +281,7 @@ impl S3Stage {
         let kind = info["locationType"].as_str().unwrap_or_default();
         if !kind.eq_ignore_ascii_case("S3") {
             return Err(Error::destination(format!(
-                "snowflake: the PUT answer is for a stage of type '{kind}', not S3"
+                "the PUT answer is for a stage of type '{kind}', not S3"
             )));
         }
         let location = info["location"]
@@ -289,9 +289,7 @@ impl S3Stage {
             .map(|l| l.trim_start_matches('/'))
             .filter(|l| !l.is_empty())
             .ok_or_else(|| {
-                Error::destination(
-                    "snowflake: the PUT answer for an S3 stage has no stageInfo.location",
-                )
+                Error::destination("the PUT answer for an S3 stage has no stageInfo.location")
             })?;
         let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
         let mut prefix = prefix.to_string();
@@ -310,10 +308,10 @@ impl S3Stage {
                 Value::Null if !required => Ok(None),
                 Value::String(_) if !required => Ok(None),
                 Value::Null | Value::String(_) => Err(Error::destination(format!(
-                    "snowflake: the PUT answer for an S3 stage has no stageInfo.creds.{name}"
+                    "the PUT answer for an S3 stage has no stageInfo.creds.{name}"
                 ))),
                 _ => Err(Error::destination(format!(
-                    "snowflake: stageInfo.creds.{name} of the PUT answer is not a string"
+                    "stageInfo.creds.{name} of the PUT answer is not a string"
                 ))),
             }
         };
@@ -379,7 +377,7 @@ impl S3Stage {
         }
         b.with_client_options(options).build().map_err(|e| {
             Error::destination(format!(
-                "snowflake: cannot set up the S3 client for stage bucket '{}': {}",
+                "cannot set up the S3 client for stage bucket '{}': {}",
                 self.bucket,
                 self.redact(&e.to_string())
             ))
@@ -406,7 +404,7 @@ impl S3Stage {
 
     fn s3_error(&self, context: &str, e: object_store::Error) -> Error {
         use object_store::Error as E;
-        let message = format!("snowflake: {context}: {}", self.redact(&e.to_string()));
+        let message = format!("{context}: {}", self.redact(&e.to_string()));
         // object_store retried transient failures already; what is left is either still
         // transient (the network, 5xx) or a refusal that will not change.
         match e {
@@ -423,9 +421,8 @@ impl S3Stage {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let key = self.object_key(&file_name);
-        let path = ObjectPath::parse(&key).map_err(|_| {
-            Error::destination(format!("snowflake: '{key}' is not a valid S3 object key"))
-        })?;
+        let path = ObjectPath::parse(&key)
+            .map_err(|_| Error::destination(format!("'{key}' is not a valid S3 object key")))?;
         let read_err = |e: std::io::Error| {
             Error::storage(format!("cannot read load file {}", local.display())).with_source(e)
         };

@@ -1,4 +1,6 @@
-//! Snowflake credentials in dlt's layout.
+//! The Snowflake destination's configuration: the typed settings ([`SnowflakeSettings`],
+//! resolved by [`settings`] without any I/O), the accepted keys, and credentials in dlt's
+//! layout.
 //!
 //! Either a connection string
 //! (`DESTINATION__SNOWFLAKE__CREDENTIALS=snowflake://user:pass@account/database?warehouse=…&role=…`)
@@ -19,7 +21,7 @@
 
 use crate::keypair::{KeyPair, KeySource};
 use sluice_core::config::{ConfigSection, Credentials, Secret};
-use sluice_core::{Error, Result};
+use sluice_core::{DestinationConfig, Error, Result};
 use std::fmt;
 
 /// Keys accepted in `[destination.snowflake]` (besides `credentials`).
@@ -81,6 +83,39 @@ impl fmt::Debug for SnowflakeCredentials {
             .field("base_url", &self.base_url)
             .finish()
     }
+}
+
+/// Settings of a Snowflake destination.
+#[derive(Debug, Clone)]
+pub struct SnowflakeSettings {
+    /// Connection credentials.
+    pub credentials: SnowflakeCredentials,
+    /// The dataset (Snowflake schema) to load into.
+    pub dataset: String,
+    /// A named stage to upload to (`DB.SCHEMA.STAGE`, used as written); default: a stage
+    /// `_sluice_stage` created in the dataset.
+    pub stage_name: Option<String>,
+}
+
+/// Resolve the settings of a destination config (no I/O).
+pub fn settings(config: &DestinationConfig) -> Result<SnowflakeSettings> {
+    config.section.reject_unknown_keys(SETTINGS, CREDENTIALS)?;
+    let credentials = SnowflakeCredentials::from_section(&config.section)?;
+    if config.dataset_name.trim().is_empty() {
+        return Err(Error::config(
+            "the snowflake destination needs a dataset name (the Snowflake schema to load into)",
+        ));
+    }
+    let stage_name = config
+        .section
+        .get_str("stage_name")
+        .map(|s| s.trim().trim_start_matches('@').to_string())
+        .filter(|s| !s.is_empty());
+    Ok(SnowflakeSettings {
+        credentials,
+        dataset: config.dataset_name.clone(),
+        stage_name,
+    })
 }
 
 const HOW_TO: &str = "set DESTINATION__SNOWFLAKE__CREDENTIALS=snowflake://USER:PASSWORD@ACCOUNT/DATABASE?warehouse=WH&role=ROLE \
