@@ -1,0 +1,568 @@
+//! The running Redshift destination: one connection, one transaction per load package, every
+//! statement sent with the simple query protocol.
+
+use crate::config::RedshiftCredentials;
+use crate::connect::connect;
+use crate::error::db_error;
+use crate::insert::{InsertStatement, STATEMENT_BUDGET, write_statements};
+use crate::read::{query_arrow, short, text_rows};
+use crate::statement_log::StatementLog;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use sluice_core::capabilities::Capabilities;
+use sluice_core::destination::{ChainJob, LoadCommit, StateRecord, TableJob};
+use sluice_core::schema::{Schema, SchemaChange, system_tables};
+use sluice_core::sql::{SqlDialect, timestamp_to_rfc3339};
+use sluice_core::{ChainDisposition, Destination, Error, Result, Table};
+use std::collections::{HashMap, HashSet};
+use tokio_postgres::Client;
+
+/// INSERT statements built ahead of the one being sent (each up to 16 MB).
+const STATEMENTS_AHEAD: usize = 1;
+
+/// A connected Redshift destination bound to one dataset (a Redshift schema).
+pub struct RedshiftDestination {
+    caps: Capabilities,
+    creds: RedshiftCredentials,
+    dataset: String,
+    client: Option<Client>,
+    /// The load id whose transaction is open.
+    in_load: Option<String>,
+    /// Counter for the names of staging temp tables within a session.
+    staging_seq: usize,
+    log: Option<StatementLog>,
+    statement_budget: usize,
+}
+
+impl std::fmt::Debug for RedshiftDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedshiftDestination")
+            .field("location", &self.creds.display_url())
+            .field("dataset", &self.dataset)
+            .field("in_load", &self.in_load)
+            .finish()
+    }
+}
+
+impl RedshiftDestination {
+    /// Connect with `creds` and bind to `dataset`; `log`, when given, records every statement.
+    pub async fn connect(
+        creds: RedshiftCredentials,
+        dataset: &str,
+        log: Option<StatementLog>,
+    ) -> Result<Self> {
+        let mut dest = Self {
+            caps: crate::capabilities(),
+            creds,
+            dataset: dataset.to_string(),
+            client: None,
+            in_load: None,
+            staging_seq: 0,
+            log,
+            statement_budget: STATEMENT_BUDGET,
+        };
+        dest.client().await?;
+        Ok(dest)
+    }
+
+    /// Cap INSERT statements at `bytes` instead of Redshift's 16 MB (tests of the batching).
+    pub fn set_statement_budget(&mut self, bytes: usize) {
+        self.statement_budget = bytes.clamp(1024, STATEMENT_BUDGET);
+    }
+
+    /// The dataset (Redshift schema) name, as folded for Redshift.
+    pub fn dataset_name(&self) -> String {
+        self.caps.casefold.apply(&self.dataset)
+    }
+
+    /// Redshift reads a backslash in a string literal as an escape: literals double it.
+    fn dialect(&self) -> SqlDialect<'_> {
+        SqlDialect::new(&self.caps, self.dataset.clone()).with_backslash_escapes()
+    }
+
+    /// The open client; reconnects when the connection was lost outside a load. Inside a
+    /// load a lost connection is a transient error: the transaction is gone.
+    async fn client(&mut self) -> Result<&Client> {
+        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            if let Some(load_id) = &self.in_load {
+                return Err(Error::transient(format!(
+                    "the connection to redshift at {} was lost while loading {load_id}; nothing of it was committed",
+                    self.creds.display_url()
+                )));
+            }
+            let client = connect(&self.creds).await?;
+            let setup = "SET timezone TO 'UTC'";
+            self.record(setup);
+            client
+                .batch_execute(setup)
+                .await
+                .map_err(|e| db_error("cannot set up the session", e))?;
+            self.client = Some(client);
+        }
+        Ok(self.client.as_ref().expect("connected"))
+    }
+
+    fn record(&self, sql: &str) {
+        if let Some(log) = &self.log {
+            log.record(sql);
+        }
+    }
+
+    /// Send one statement (simple query protocol).
+    async fn exec(&mut self, sql: &str) -> Result<()> {
+        self.record(sql);
+        let client = self.client().await?;
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| db_error(format!("statement failed: {}", short(sql)), e))
+    }
+
+    /// The text rows of a query (simple query protocol).
+    async fn rows(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+        self.record(sql);
+        let client = self.client().await?;
+        text_rows(client, sql).await
+    }
+
+    /// Whether a table of the dataset exists (Redshift has no `to_regclass`).
+    async fn table_exists(&mut self, table: &str) -> Result<bool> {
+        let d = self.dialect();
+        let sql = format!(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = {} AND table_name = {}",
+            d.literal(&self.dataset_name()),
+            d.literal(&self.caps.casefold.apply(table))
+        );
+        Ok(!self.rows(&sql).await?.is_empty())
+    }
+
+    /// The columns of every table of the dataset, by table.
+    async fn existing_columns(&mut self) -> Result<HashMap<String, HashSet<String>>> {
+        let sql = format!(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = {}",
+            self.dialect().literal(&self.dataset_name())
+        );
+        let mut tables: HashMap<String, HashSet<String>> = HashMap::new();
+        for row in self.rows(&sql).await? {
+            if let [Some(t), Some(c)] = row.as_slice() {
+                tables.entry(t.clone()).or_default().insert(c.clone());
+            }
+        }
+        Ok(tables)
+    }
+
+    async fn count_loads(&mut self, load_id: &str) -> Result<u64> {
+        if !self.table_exists(sluice_core::LOADS_TABLE).await? {
+            return Ok(0);
+        }
+        let sql = self.dialect().select_load(load_id);
+        let rows = self.rows(&sql).await?;
+        Ok(first_text(&rows).and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    fn require_load(&self) -> Result<&str> {
+        self.in_load
+            .as_deref()
+            .ok_or_else(|| Error::internal("no load is in progress: call begin_load first"))
+    }
+
+    /// Insert the rows of `job`'s files into `target` (a qualified, quoted table name) with
+    /// batched `INSERT … VALUES` statements. The statements are built from the Parquet files on
+    /// a blocking thread, one ahead of the one being sent.
+    async fn write_table(&mut self, job: &TableJob, target: &str) -> Result<u64> {
+        if job.files.is_empty() || job.table.complete_columns().next().is_none() {
+            return Ok(0);
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<InsertStatement>>(STATEMENTS_AHEAD);
+        let table = job.table.clone();
+        let files = job.files.clone();
+        let target_name = target.to_string();
+        let caps = self.caps.clone();
+        let dataset = self.dataset.clone();
+        let budget = self.statement_budget;
+        let builder = tokio::task::spawn_blocking(move || {
+            let dialect = SqlDialect::new(&caps, dataset);
+            let quote = |name: &str| dialect.quote(name);
+            let mut emit = |s: InsertStatement| tx.blocking_send(Ok(s)).is_ok();
+            if let Err(e) =
+                write_statements(&table, &target_name, &quote, budget, &files, &mut emit)
+            {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        let mut rows = 0;
+        let mut sent = Ok(());
+        while let Some(statement) = rx.recv().await {
+            let result = match statement {
+                Ok(s) => self.exec(&s.sql).await.map(|()| s.rows),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(n) => rows += n,
+                Err(e) => {
+                    sent = Err(e);
+                    break;
+                }
+            }
+        }
+        // Dropping the receiver stops the builder at its next statement.
+        drop(rx);
+        let _ = builder.await;
+        sent.map_err(|e| e.context(format!("cannot insert into {}", job.table.name)))?;
+        tracing::debug!(table = %job.table.name, rows, "inserted");
+        Ok(rows)
+    }
+
+    /// Create a session temp table shaped like `table`; returns its (quoted) name.
+    async fn create_staging(&mut self, table: &str) -> Result<String> {
+        self.staging_seq += 1;
+        let name = format!("\"_sluice_stg_{}\"", self.staging_seq);
+        let sql = format!(
+            "CREATE TEMP TABLE {name} (LIKE {})",
+            self.dialect().table(table)
+        );
+        self.exec(&sql).await?;
+        Ok(name)
+    }
+
+    /// Delete-insert merge: the chain's rows go to temp tables first, then the shared merge
+    /// statements run and the temp tables are dropped, all inside the load's transaction.
+    async fn write_merge(&mut self, job: &ChainJob) -> Result<u64> {
+        let mut staging = HashMap::new();
+        let mut rows = 0;
+        let with_files: Vec<TableJob> = job
+            .tables()
+            .filter(|t| !t.files.is_empty() && t.table.complete_columns().next().is_some())
+            .cloned()
+            .collect();
+        for t in &with_files {
+            let stg = self.create_staging(&t.table.name).await?;
+            rows += self.write_table(t, &stg).await?;
+            staging.insert(t.table.name.clone(), stg);
+        }
+        let mut filtered = job.clone();
+        for t in std::iter::once(&mut filtered.root).chain(filtered.nested.iter_mut()) {
+            if !staging.contains_key(&t.table.name) {
+                t.files.clear();
+            }
+        }
+        let statements = {
+            let lookup = |name: &str| {
+                staging
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| "\"_sluice_stg_missing\"".to_string())
+            };
+            self.dialect().merge_delete_insert(&filtered, &lookup)
+        };
+        for sql in statements {
+            self.exec(&sql).await?;
+        }
+        for stg in staging.values() {
+            self.exec(&format!("DROP TABLE {stg}")).await?;
+        }
+        Ok(rows)
+    }
+
+    /// The statements that bring `table` to its schema: `CREATE TABLE` when it does not exist,
+    /// else one `ALTER TABLE … ADD COLUMN` per missing column (Redshift adds one column per
+    /// statement and has no `IF NOT EXISTS` for columns). `existing` is updated.
+    fn table_statements(
+        &self,
+        table: &Table,
+        columns: &[&sluice_core::Column],
+        existing: &mut HashMap<String, HashSet<String>>,
+    ) -> Vec<String> {
+        let d = self.dialect();
+        let name = self.caps.casefold.apply(&table.name);
+        let Some(have) = existing.get_mut(&name) else {
+            let mut created = HashSet::new();
+            created.extend(
+                table
+                    .complete_columns()
+                    .map(|c| self.caps.casefold.apply(&c.name)),
+            );
+            existing.insert(name, created);
+            return vec![d.create_table(table)];
+        };
+        let mut sql = Vec::new();
+        for c in columns.iter().filter(|c| c.is_complete()) {
+            if have.insert(self.caps.casefold.apply(&c.name)) {
+                let mut c = (*c).clone();
+                c.nullable = true;
+                sql.push(format!(
+                    "ALTER TABLE {} ADD COLUMN {}",
+                    d.table(&table.name),
+                    d.column_def(&c)
+                ));
+            }
+        }
+        sql
+    }
+}
+
+/// The first cell of the first row.
+fn first_text(rows: &[Vec<Option<String>>]) -> Option<&str> {
+    rows.first()?.first()?.as_deref()
+}
+
+#[async_trait]
+impl Destination for RedshiftDestination {
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn location(&self) -> String {
+        format!(
+            "{} (schema {})",
+            self.creds.display_url(),
+            self.dataset_name()
+        )
+    }
+
+    async fn check(&mut self) -> Result<()> {
+        self.rows("SELECT 1").await.map(|_| ())
+    }
+
+    async fn initialize(&mut self) -> Result<()> {
+        let mut statements = vec![self.dialect().create_dataset()];
+        statements.extend(
+            system_tables()
+                .iter()
+                .map(|t| self.dialect().create_table(t)),
+        );
+        let mut result = Ok(());
+        // Two loaders creating the same dataset at once: the second may fail on a catalog
+        // conflict; the dataset exists then, so it tries once more.
+        for _attempt in 0..2 {
+            result = async {
+                self.exec("BEGIN").await?;
+                for sql in &statements {
+                    self.exec(sql).await?;
+                }
+                self.exec("COMMIT").await
+            }
+            .await;
+            if result.is_ok() {
+                return Ok(());
+            }
+            let _ = self.exec("ROLLBACK").await;
+        }
+        result.map_err(|e| e.context(format!("cannot create dataset {}", self.dataset_name())))
+    }
+
+    async fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
+        Ok(self.count_loads(load_id).await? > 0)
+    }
+
+    async fn begin_load(&mut self, load_id: &str) -> Result<()> {
+        if let Some(open) = &self.in_load {
+            return Err(Error::internal(format!(
+                "load {open} is still open: commit or abort it before starting {load_id}"
+            )));
+        }
+        self.exec("BEGIN").await?;
+        self.in_load = Some(load_id.to_string());
+        // Serialize loaders of the same dataset: the second waits for the first's commit,
+        // then sees its `_dlt_loads` row (Redshift has no advisory locks).
+        let lock = format!("LOCK {}", self.dialect().table(sluice_core::LOADS_TABLE));
+        let checked = async {
+            self.exec(&lock).await?;
+            self.count_loads(load_id).await
+        }
+        .await;
+        match checked {
+            Ok(0) => Ok(()),
+            Ok(_) => {
+                let _ = self.abort_load().await;
+                Err(Error::destination(format!(
+                    "load {load_id} is already recorded in {}.{}: it was committed before and is not loaded again",
+                    self.dataset_name(),
+                    sluice_core::LOADS_TABLE
+                )))
+            }
+            Err(e) => {
+                let _ = self.abort_load().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn apply_schema_changes(&mut self, changes: &[SchemaChange]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut existing = self.existing_columns().await?;
+        let mut statements = Vec::new();
+        for change in changes {
+            match change {
+                SchemaChange::CreateTable { table } => {
+                    let columns: Vec<_> = table.complete_columns().collect();
+                    statements.extend(self.table_statements(table, &columns, &mut existing));
+                }
+                SchemaChange::AddColumns { table, columns } => {
+                    let t = Table::new(table.clone());
+                    let columns: Vec<_> = columns.iter().collect();
+                    let mut t = t;
+                    for c in &columns {
+                        t = t.with_column((*c).clone());
+                    }
+                    statements.extend(self.table_statements(&t, &columns, &mut existing));
+                }
+            }
+        }
+        for sql in statements {
+            self.exec(&sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_chain(&mut self, job: &ChainJob) -> Result<u64> {
+        self.require_load()?;
+        if job.disposition == ChainDisposition::Merge {
+            return self.write_merge(job).await;
+        }
+        if job.disposition == ChainDisposition::Replace {
+            // DELETE, not TRUNCATE: a TRUNCATE on Redshift commits the open transaction.
+            let deletes = self.dialect().delete_chain(job);
+            for sql in deletes {
+                self.exec(&sql).await?;
+            }
+        }
+        let mut rows = 0;
+        for t in job.tables() {
+            let target = self.dialect().table(&t.table.name);
+            rows += self.write_table(t, &target).await?;
+        }
+        Ok(rows)
+    }
+
+    async fn commit_load(&mut self, commit: &LoadCommit) -> Result<()> {
+        let load_id = self.require_load()?.to_string();
+        if load_id != commit.load_id {
+            return Err(Error::internal(format!(
+                "commit of load {} while load {load_id} is open",
+                commit.load_id
+            )));
+        }
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let schema_json = commit.schema.to_json()?;
+        let d = self.dialect();
+        let mut statements = vec![d.insert_version(&commit.schema, &schema_json, &now)];
+        if let Some(state) = &commit.state {
+            let dlt_id = sluice_core::naming::digest128(
+                &format!("{}:{}:{}", state.pipeline_name, load_id, state.version_hash),
+                10,
+            );
+            statements.push(d.insert_state(state, &load_id, &dlt_id));
+        }
+        statements.push(d.insert_load(&load_id, &commit.schema, &now));
+        let result = async {
+            for sql in &statements {
+                self.exec(sql).await?;
+            }
+            self.exec("COMMIT").await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.in_load = None;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.abort_load().await;
+                Err(e.context(format!("cannot commit load {load_id}")))
+            }
+        }
+    }
+
+    async fn abort_load(&mut self) -> Result<()> {
+        if self.in_load.take().is_none() {
+            return Ok(());
+        }
+        self.record("ROLLBACK");
+        match &self.client {
+            Some(c) if !c.is_closed() => match c.batch_execute("ROLLBACK").await {
+                Ok(()) => Ok(()),
+                Err(e) if e.is_closed() => {
+                    // The server rolls back by itself when the connection is gone.
+                    self.client = None;
+                    Ok(())
+                }
+                Err(e) => Err(db_error("ROLLBACK failed", e)),
+            },
+            _ => {
+                self.client = None;
+                Ok(())
+            }
+        }
+    }
+
+    async fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>> {
+        if !self.table_exists(sluice_core::VERSION_TABLE).await? {
+            return Ok(None);
+        }
+        let sql = self.dialect().select_schema(schema_name);
+        match first_text(&self.rows(&sql).await?) {
+            None => Ok(None),
+            Some(text) => Schema::from_json(text).map(Some),
+        }
+    }
+
+    async fn stored_state(&mut self, pipeline_name: &str) -> Result<Option<StateRecord>> {
+        if !self.table_exists(sluice_core::STATE_TABLE).await?
+            || !self.table_exists(sluice_core::LOADS_TABLE).await?
+        {
+            return Ok(None);
+        }
+        let sql = self.dialect().select_state(pipeline_name);
+        let rows = self.rows(&sql).await?;
+        let Some([version, hash, state, created]) = rows.first().map(Vec::as_slice) else {
+            return Ok(None);
+        };
+        let state = state
+            .as_deref()
+            .ok_or_else(|| Error::destination("a stored pipeline state is NULL"))?;
+        Ok(Some(StateRecord {
+            pipeline_name: pipeline_name.to_string(),
+            version: version.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0),
+            version_hash: hash.clone().unwrap_or_default(),
+            state: sluice_core::state::decompress_state(state)?,
+            created_at: created
+                .as_deref()
+                .map(timestamp_to_rfc3339)
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn drop_tables(&mut self, tables: &[String]) -> Result<()> {
+        if tables.is_empty() {
+            return Ok(());
+        }
+        let drops: Vec<String> = tables
+            .iter()
+            .map(|t| format!("DROP TABLE IF EXISTS {} CASCADE", self.dialect().table(t)))
+            .collect();
+        let result = async {
+            self.exec("BEGIN").await?;
+            for sql in &drops {
+                self.exec(sql).await?;
+            }
+            self.exec("COMMIT").await
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.exec("ROLLBACK").await;
+        }
+        result
+    }
+
+    async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.record(sql);
+        // Describing the result's types may look up types in the catalog; a failure there
+        // would abort an open load's transaction, so inside a load the result is text only.
+        let describe = self.in_load.is_none();
+        let client = self.client().await?;
+        query_arrow(client, sql, describe).await
+    }
+}
