@@ -9,8 +9,8 @@ use serde_json::json;
 use sluice_core::naming::digest128;
 use sluice_core::naming::identifier_tag;
 use sluice_core::{
-    Column, ContractMode, DataType, MergeStrategy, NamingConvention, ResourceHints, Schema,
-    SchemaContract, WriteDisposition,
+    Column, ContractMode, DataType, NamingConvention, ResourceHints, Schema, SchemaContract,
+    WriteDisposition,
 };
 
 fn parse(s: &str) -> Value {
