@@ -1,9 +1,157 @@
-//! Authentication at run time: the config resolved against the secrets section.
+//! Authentication: its config (dlt's auth `type`s, read from the config) and its runtime form
+//! (the config resolved against the secrets section, with the OAuth2 token cache).
 
-use crate::config::{ApiKeyLocation, AuthConfig};
+use crate::config::{de_secret, fields, split_type};
 use indexmap::IndexMap;
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
 use sluice_core::{ConfigSection, Error, Result, Secret};
 use std::time::Instant;
+
+// ---------------------------------------------------------------------------------------------
+// config
+
+/// Where an API key goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyLocation {
+    /// A request header.
+    #[default]
+    Header,
+    /// A query parameter.
+    Query,
+    /// A query parameter (dlt's alias of `query`).
+    Param,
+}
+
+/// Authentication, by dlt's `type` names. A table without `type` is `bearer`; a string is a
+/// type whose secrets all come from `[sources.<name>]`.
+#[derive(Debug, Clone)]
+pub enum AuthConfig {
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// The token (or from the secrets section: `token`).
+        token: Option<Secret>,
+    },
+    /// An API key in a header or query parameter.
+    ApiKey {
+        /// Header or parameter name (default `Authorization`).
+        name: String,
+        /// The key (or from the secrets section: `api_key`).
+        api_key: Option<Secret>,
+        /// Header or query.
+        location: ApiKeyLocation,
+    },
+    /// HTTP Basic: an API key as user with an empty password works.
+    HttpBasic {
+        /// User name (or from the secrets section: `username`).
+        username: Option<Secret>,
+        /// Password (or from the secrets section: `password`; empty when absent).
+        password: Option<Secret>,
+    },
+    /// OAuth2 client credentials grant; the token is cached and refreshed before it expires.
+    OAuth2ClientCredentials {
+        /// Token endpoint.
+        access_token_url: Option<String>,
+        /// Client id (or from the secrets section: `client_id`).
+        client_id: Option<Secret>,
+        /// Client secret (or from the secrets section: `client_secret`).
+        client_secret: Option<Secret>,
+        /// Extra form fields of the token request.
+        access_token_request_data: IndexMap<String, String>,
+        /// Lifetime in seconds when the token response has no `expires_in`.
+        default_token_expiration: u64,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BearerFields {
+    #[serde(default, deserialize_with = "de_secret")]
+    token: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiKeyFields {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de_secret")]
+    api_key: Option<Secret>,
+    #[serde(default)]
+    location: ApiKeyLocation,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BasicFields {
+    #[serde(default, deserialize_with = "de_secret")]
+    username: Option<Secret>,
+    #[serde(default, deserialize_with = "de_secret")]
+    password: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuth2Fields {
+    #[serde(default)]
+    access_token_url: Option<String>,
+    #[serde(default, deserialize_with = "de_secret")]
+    client_id: Option<Secret>,
+    #[serde(default, deserialize_with = "de_secret")]
+    client_secret: Option<Secret>,
+    #[serde(default)]
+    access_token_request_data: IndexMap<String, String>,
+    #[serde(default)]
+    default_token_expiration: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for AuthConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = toml::Value::deserialize(d)?;
+        let (ty, rest) = split_type(value, Some("bearer")).map_err(de::Error::custom)?;
+        let auth = match ty.as_str() {
+            "bearer" => {
+                let f: BearerFields = fields(&ty, rest).map_err(de::Error::custom)?;
+                AuthConfig::Bearer { token: f.token }
+            }
+            "api_key" => {
+                let f: ApiKeyFields = fields(&ty, rest).map_err(de::Error::custom)?;
+                AuthConfig::ApiKey {
+                    name: f.name.unwrap_or_else(|| "Authorization".into()),
+                    api_key: f.api_key,
+                    location: f.location,
+                }
+            }
+            "http_basic" => {
+                let f: BasicFields = fields(&ty, rest).map_err(de::Error::custom)?;
+                AuthConfig::HttpBasic {
+                    username: f.username,
+                    password: f.password,
+                }
+            }
+            "oauth2_client_credentials" => {
+                let f: OAuth2Fields = fields(&ty, rest).map_err(de::Error::custom)?;
+                AuthConfig::OAuth2ClientCredentials {
+                    access_token_url: f.access_token_url,
+                    client_id: f.client_id,
+                    client_secret: f.client_secret,
+                    access_token_request_data: f.access_token_request_data,
+                    default_token_expiration: f.default_token_expiration.unwrap_or(3600),
+                }
+            }
+            other => {
+                return Err(de::Error::custom(format!(
+                    "unknown auth type '{other}': use bearer, api_key, http_basic or oauth2_client_credentials"
+                )));
+            }
+        };
+        Ok(auth)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// runtime
 
 /// OAuth2 client-credentials settings and the cached token.
 #[derive(Debug)]

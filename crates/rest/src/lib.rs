@@ -39,6 +39,31 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! # Module map
+//!
+//! - [`config`]: the config types, one module per part (resources, endpoints, incremental,
+//!   hints), read from TOML or JSON with errors that name the key and its place;
+//! - [`paginators`]: one module per paginator kind, each holding the kind's config and its
+//!   runtime state; `auth`: auth configs and their runtime form (secrets resolved, OAuth2
+//!   token cache);
+//! - `source`: [`RestApiSource`] (building it from a config, and `Source::extract`);
+//!   `defaults` merges `resource_defaults` into resources, `resolve` turns a resource's config
+//!   into what its requests need (and builds a request), `graph` checks the parent/child graph
+//!   and streams a resource with its children;
+//! - `pages` (one request sequence: paginate, select data, incremental filter), `http` (retries,
+//!   rate limit, auth on the wire), `incremental`, `template` (placeholders), [`jsonpath`],
+//!   `raw_items` (lazy items of large pages), `credentials` (auth scope, redaction),
+//!   [`progress`].
+//!
+//! # Adding a paginator
+//!
+//! Write `paginators/my_kind.rs` with the kind's public config struct (its settings, documented),
+//! its `Kind` impl (`type` names, how its table is read, how a run starts) and its runtime state
+//! (a `PageState` impl: what it reads from a response, how it changes the next request, when it
+//! stops); then add one line `MyKind(my_kind::MyKindConfig),` with a doc comment to the
+//! `paginator_kinds!` list in `paginators/mod.rs`. That declares the module, adds the
+//! `PaginatorConfig::MyKind` variant and dispatches parsing (by its `type` names) and runs to it.
 
 mod auth;
 pub mod config;
@@ -47,7 +72,7 @@ mod http;
 mod incremental;
 pub mod jsonpath;
 mod pages;
-mod paginator;
+pub mod paginators;
 pub mod progress;
 mod raw_items;
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use crate::config::Method;
 use crate::http::{Outcome, Request, Response};
 use crate::jsonpath::JsonPath;
-use crate::paginator::Paginator;
+use crate::paginators::Paginator;
 use crate::raw_items::RawItems;
 use crate::source::{Ctx, Resolved};
 use futures::stream::{self, BoxStream, StreamExt};

@@ -10,7 +10,7 @@ use crate::http::{Http, HttpOptions, Request};
 use crate::incremental::Incremental;
 use crate::jsonpath::JsonPath;
 use crate::pages::paginate;
-use crate::paginator::Paginator;
+use crate::paginators::{AutoConfig, Paginator, SinglePageConfig};
 use crate::progress::Progress;
 use crate::template::{self, Context, IncrementalValues};
 use futures::stream::{self, BoxStream, StreamExt};
@@ -485,8 +485,10 @@ impl RestApiSource {
         let mut data_selector = ep.data_selector.clone();
         let paginator = match (&ep.paginator, single_entity) {
             (Some(p), _) => p.clone(),
-            (None, true) => PaginatorConfig::SinglePage,
-            (None, false) => client_paginator.cloned().unwrap_or(PaginatorConfig::Auto),
+            (None, true) => PaginatorConfig::SinglePage(SinglePageConfig),
+            (None, false) => client_paginator
+                .cloned()
+                .unwrap_or(PaginatorConfig::Auto(AutoConfig)),
         };
         if single_entity && data_selector.is_none() {
             data_selector = Some("$".into());
@@ -549,12 +551,6 @@ impl RestApiSource {
             items,
             max_pages: ep.max_pages,
         })
-    }
-}
-
-impl IncrementalConfig {
-    fn deserialize_toml(t: toml::Value) -> std::result::Result<Self, String> {
-        serde::Deserialize::deserialize(t).map_err(|e: toml::de::Error| e.message().to_string())
     }
 }
 
