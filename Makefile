@@ -6,13 +6,20 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/sluice/target
 export SLUICE_CACHE_DIR ?= $(HOME)/.cache/sluice
 export SLUICE_SERVICES_DIR ?= $(CURDIR)/.services
 
-.PHONY: build test demo lint fmt bench bench-rest bench-destinations fuzz
+.PHONY: help build test demo lint fmt bench bench-rest bench-destinations fuzz
 
+## List the commands with what they do.
+help:
+	@awk '/^## /{doc = doc (doc ? " " : "") substr($$0, 4); next} \
+	      /^[a-z-]+:/{if (doc) {split($$1, t, ":"); printf "  make %-20s %s\n", t[1], doc}; doc = ""; next} \
+	      {doc = ""}' $(MAKEFILE_LIST)
+
+## Build the workspace (debug).
 build:
 	cargo build --workspace
 
-## Run every test, with every service the tests need started and stopped by scripts/test.sh.
-test:
+## Run `make lint`, then every test, with every service the tests need started and stopped (scripts/test.sh).
+test: lint
 	bash scripts/test.sh
 
 ## Load the bundled sample into the embedded DuckDB and show the tables.
@@ -38,9 +45,10 @@ bench-destinations:
 fuzz:
 	bash scripts/fuzz.sh
 
+## Formatting, clippy, dependency rules (destinations use sluice-core only), each destination feature of the facade alone, docs; warnings denied (scripts/lint.sh).
 lint:
-	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	bash scripts/lint.sh
 
+## Format the code.
 fmt:
 	cargo fmt --all

@@ -1,6 +1,6 @@
 //! Every destination rejects a key it does not read, in its section and in its credentials
 //! table, with a message naming the key and the section; `sluice check` and `sluice run` fail
-//! on it (see crates/cli/tests/cli.rs for the CLI).
+//! on it (see app/cli/tests/cli.rs for the CLI).
 
 use sluice_core::{ConfigProvider, DestinationConfig, Registry};
 use std::sync::Arc;

@@ -34,11 +34,16 @@ pub fn arrow_type(column: &Column) -> ArrowType {
     }
 }
 
+/// The widest decimal a load package carries (Arrow's `Decimal128`). The pipeline refuses a
+/// decimal column declared wider than this or than the destination's
+/// [`max_decimal_precision`](crate::Capabilities::max_decimal_precision).
+pub const MAX_DECIMAL_PRECISION: u32 = 38;
+
 /// Precision and scale of a decimal column (38, 9 unless hinted; a hinted precision without
 /// scale means scale 0).
 pub fn decimal_precision(column: &Column) -> (u8, i8) {
     match column.precision {
-        Some(p) => (p.min(38) as u8, column.scale.unwrap_or(0) as i8),
+        Some(p) => (p.min(MAX_DECIMAL_PRECISION) as u8, column.scale.unwrap_or(0) as i8),
         None => DEFAULT_DECIMAL,
     }
 }

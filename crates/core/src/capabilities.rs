@@ -82,7 +82,9 @@ pub struct Capabilities {
     /// destination cannot merge and appends the rows of a merge table instead (the filesystem,
     /// as dlt's), with a warning.
     pub merge_strategies: Vec<MergeStrategy>,
-    /// Largest decimal precision.
+    /// Largest decimal precision. The pipeline refuses a decimal column declared wider (or
+    /// wider than a package carries, [`MAX_DECIMAL_PRECISION`](crate::arrow_types::MAX_DECIMAL_PRECISION))
+    /// before the package is committed, naming table and column.
     pub max_decimal_precision: u32,
     /// Most columns a table may have (Postgres 1 600, BigQuery 10 000); `None` for no limit.
     /// The pipeline checks it before a package is committed, so a table that would exceed it

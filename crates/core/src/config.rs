@@ -8,6 +8,8 @@
 //! Nothing here prints values: the `Debug` output of a section lists keys only, and
 //! [`Secret`] never shows its content.
 
+pub mod de;
+
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::fmt;

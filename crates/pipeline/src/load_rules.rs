@@ -1,17 +1,43 @@
 //! What a package must satisfy before any destination sees it, checked once here instead of in
 //! every destination: tables within the destination's column limit, merges only with a strategy
-//! the destination implements, upserts only with a primary key.
+//! the destination implements, upserts only with a primary key, decimals within the
+//! destination's precision.
 //!
 //! The checks run before a package is committed (so a package that no destination could load is
 //! never left pending, failing every later run) and again before a pending package is loaded
 //! (packages written by an older sluice, or for another destination).
 
-use sluice_core::{Capabilities, Error, MergeStrategy, Result, Schema, WriteDisposition};
+use sluice_core::{Capabilities, DataType, Error, MergeStrategy, Result, Schema, WriteDisposition};
 
 /// Check every data table of `schema` against the capabilities of `destination`.
 pub fn check(schema: &Schema, caps: &Capabilities, destination: &str) -> Result<()> {
     check_column_limit(schema, caps, destination)?;
+    check_decimal_precision(schema, caps, destination)?;
     check_merges(schema, caps, destination)
+}
+
+/// A decimal column declared wider than the destination's decimals fails, naming table and
+/// column, instead of failing in a `CREATE TABLE` or losing digits.
+fn check_decimal_precision(schema: &Schema, caps: &Capabilities, destination: &str) -> Result<()> {
+    let max = caps
+        .max_decimal_precision
+        .min(sluice_core::arrow_types::MAX_DECIMAL_PRECISION);
+    for table in schema.tables.values() {
+        for column in table.complete_columns() {
+            let Some(precision) = column.precision else {
+                continue;
+            };
+            if column.data_type == Some(DataType::Decimal) && precision > max {
+                return Err(Error::schema(format!(
+                    "table {}: column {} is a decimal of precision {precision}, more than the {max} \
+                     digits sluice loads into {destination}: lower its precision in the \
+                     resource's columns, or declare it as text",
+                    table.name, column.name
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A table with more columns than the destination allows fails, naming the table and what to do.
@@ -133,6 +159,35 @@ mod tests {
             "fs",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn decimals_wider_than_the_destination_are_refused() {
+        let mut schema = merge_schema(MergeStrategy::DeleteInsert, true);
+        let orders = schema.tables.get_mut("orders").unwrap();
+        orders.columns.insert(
+            "amount".into(),
+            Column::new("amount", DataType::Decimal).with_precision(40, Some(2)),
+        );
+        let strategies = vec![MergeStrategy::DeleteInsert];
+        let narrow = Capabilities {
+            max_decimal_precision: 18,
+            ..caps(strategies.clone(), None)
+        };
+        let msg = check(&schema, &narrow, "x").unwrap_err().to_string();
+        assert!(msg.contains("precision 40, more than the 18"), "{msg}");
+        // Packages carry at most 38 digits, whatever the destination takes.
+        let wide = Capabilities {
+            max_decimal_precision: 76,
+            ..caps(strategies, None)
+        };
+        let msg = check(&schema, &wide, "pg")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("table orders: column amount is a decimal of precision 40, more than the 38"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -215,9 +215,18 @@ impl Pipeline {
 
     /// Connect to the destination and make sure the dataset and system tables exist.
     pub async fn connect(&self) -> Result<Box<dyn Destination>> {
-        let mut dest = self.factory.connect(&self.validated).await?;
-        dest.initialize().await?;
-        Ok(dest)
+        let connected = async {
+            let mut dest = self.factory.connect(&self.validated).await?;
+            dest.initialize().await?;
+            Ok(dest)
+        };
+        connected.await.map_err(|e| self.named(e))
+    }
+
+    /// An error of the destination, with its name put in front once (destinations do not
+    /// name themselves in their messages).
+    fn named(&self, e: Error) -> Error {
+        e.context(format!("destination {}", self.factory.name()))
     }
 
     /// A handle on the loaded data.
@@ -280,7 +289,8 @@ impl Pipeline {
         }
         if self.state.version == 0 && self.state.schema_names.is_empty() {
             self.restore_from_destination(dest.as_mut(), source.name())
-                .await?;
+                .await
+                .map_err(|e| self.named(e))?;
         }
         let counters = source.counters();
         let extract_started = Instant::now();
@@ -328,6 +338,7 @@ impl Pipeline {
         let mut dest = self.connect().await?;
         self.restore_from_destination(dest.as_mut(), schema_name)
             .await
+            .map_err(|e| self.named(e))
     }
 
     async fn restore_from_destination(
@@ -478,13 +489,13 @@ impl Pipeline {
     ) -> Result<PackageSummary> {
         let load_id = package.load_id().to_string();
         let state = package.state()?;
-        let already_loaded = dest.is_loaded(&load_id).await?;
+        let already_loaded = dest.is_loaded(&load_id).await.map_err(|e| self.named(e))?;
         if already_loaded {
             tracing::info!(
                 "package {load_id} is already loaded at the destination; not writing it again"
             );
         } else {
-            dest.begin_load(&load_id).await?;
+            dest.begin_load(&load_id).await.map_err(|e| self.named(e))?;
             let record = state
                 .as_ref()
                 .filter(|_| package.manifest.state_changed)
@@ -570,12 +581,14 @@ async fn write_package(
 ) -> Result<()> {
     let schema = package.schema()?;
     load_rules::check(&schema, dest.capabilities(), destination)?;
-    let changes = match dest.stored_schema(&schema.name).await? {
+    // What the destination answers carries its name once (see `Pipeline::named`).
+    let named = |e: Error| e.context(format!("destination {destination}"));
+    let changes = match dest.stored_schema(&schema.name).await.map_err(named)? {
         Some(stored) if stored.version_hash == schema.version_hash => Vec::new(),
         Some(stored) => schema.changes_since(&stored),
         None => schema.changes_since(&Schema::new(&schema.name)),
     };
-    dest.apply_schema_changes(&changes).await?;
+    dest.apply_schema_changes(&changes).await.map_err(named)?;
     failpoint::hit("after_schema_changes");
     let mut roots: Vec<String> = package.manifest.resources.clone();
     for table in package.manifest.tables.keys() {
@@ -626,7 +639,7 @@ async fn write_package(
         progress.loading_table(root_name);
         dest.write_chain(job)
             .await
-            .map_err(|e| e.context(format!("table {root_name}")))?;
+            .map_err(|e| named(e.context(format!("table {root_name}"))))?;
         progress.loaded_table(job.rows());
         let counts = progress.snapshot();
         tracing::info!(
@@ -647,6 +660,7 @@ async fn write_package(
         state,
     })
     .await
+    .map_err(named)
 }
 
 /// What the extraction of a run took and counted, for its trace.

@@ -1,6 +1,6 @@
 //! The example binary end to end: against the in-process Forter-compatible server, into the
 //! embedded DuckDB file of its working directory, with the same row counts as `sluice run
-//! examples/forter_order_v3_pipeline.toml` (see `crates/cli/tests/forter_cli.rs`).
+//! examples/forter_order_v3_pipeline.toml` (see `app/cli/tests/forter_cli.rs`).
 
 use sluice_integration_tests::forter_server::{
     self as fs, ForterServer, ForterServerConfig, cart_item_count, payment_count,
