@@ -15,7 +15,9 @@
 //!
 //! `credentials` may also be the whole service-account JSON as a string (dlt's native value).
 
-use sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use sluice_core::config::{GCP_SERVICE_ACCOUNT_KEYS, de};
 use sluice_core::{DestinationConfig, Error, Result, Secret};
 
 /// Google's OAuth token endpoint, used when the service-account key names none.
@@ -107,16 +109,63 @@ pub const SETTINGS: &[&str] = &[
 /// ([`GCP_SERVICE_ACCOUNT_KEYS`]): a token, the endpoint.
 pub const CREDENTIALS: &[&str] = &["access_token", "api_endpoint"];
 
+/// `[destination.bigquery]` as written ([`SETTINGS`] and `credentials`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    api_endpoint: Option<String>,
+    project_id: Option<String>,
+    location: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_number")]
+    http_timeout: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_number")]
+    file_upload_timeout: Option<u64>,
+    /// A table of fields (read as [`RawCredentials`]) or the service-account JSON as a string.
+    credentials: Option<toml::Value>,
+}
+
+/// `[destination.bigquery.credentials]` as written: the fields of a service-account key file
+/// ([`GCP_SERVICE_ACCOUNT_KEYS`]) and [`CREDENTIALS`].
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCredentials {
+    project_id: Option<String>,
+    private_key: Option<Secret>,
+    private_key_id: Option<String>,
+    client_email: Option<String>,
+    token_uri: Option<String>,
+    access_token: Option<Secret>,
+    api_endpoint: Option<String>,
+    /// Fields of a key file that are accepted and not needed.
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    #[serde(rename = "client_id")]
+    _client_id: Option<IgnoredAny>,
+    #[serde(rename = "auth_uri")]
+    _auth_uri: Option<IgnoredAny>,
+    #[serde(rename = "auth_provider_x509_cert_url")]
+    _auth_provider_x509_cert_url: Option<IgnoredAny>,
+    #[serde(rename = "client_x509_cert_url")]
+    _client_x509_cert_url: Option<IgnoredAny>,
+    #[serde(rename = "universe_domain")]
+    _universe_domain: Option<IgnoredAny>,
+}
+
 impl BigQuerySettings {
     /// Read and check the settings; no I/O. The error lists every problem and how to fix it.
     pub fn resolve(config: &DestinationConfig) -> Result<Self> {
         let s = &config.section;
         s.reject_unknown_keys(SETTINGS, &[CREDENTIALS, GCP_SERVICE_ACCOUNT_KEYS].concat())?;
+        let raw: RawSettings = s.parse()?;
+        let fields: RawCredentials = match s.subsection("credentials") {
+            Some(c) => c.parse()?,
+            None => RawCredentials::default(),
+        };
         let path = s.path().to_string();
         let mut problems: Vec<String> = Vec::new();
 
         // `credentials` as a string: the service-account JSON (dlt's native value).
-        let native: Option<serde_json::Value> = match s.get("credentials") {
+        let native: Option<serde_json::Value> = match &raw.credentials {
             Some(toml::Value::String(text)) => match serde_json::from_str(text) {
                 Ok(v @ serde_json::Value::Object(_)) => Some(v),
                 _ => {
@@ -130,8 +179,9 @@ impl BigQuerySettings {
             },
             _ => None,
         };
-        let field = |key: &str| -> Option<String> {
-            s.get_str(&format!("credentials.{key}"))
+        // A field of the credentials table, else of the service-account JSON; never empty.
+        let field = |given: Option<String>, key: &str| -> Option<String> {
+            given
                 .or_else(|| {
                     native
                         .as_ref()
@@ -141,10 +191,12 @@ impl BigQuerySettings {
                 })
                 .filter(|v| !v.trim().is_empty())
         };
+        let secret = |given: &Option<Secret>| given.as_ref().map(|s| s.expose().to_string());
 
-        let endpoint = s
-            .get_str("api_endpoint")
-            .or_else(|| s.get_str("credentials.api_endpoint"))
+        let endpoint = raw
+            .api_endpoint
+            .clone()
+            .or_else(|| fields.api_endpoint.clone())
             .filter(|e| !e.trim().is_empty());
         let api_endpoint = match &endpoint {
             Some(e) => {
@@ -164,8 +216,8 @@ impl BigQuerySettings {
             None => DEFAULT_API_ENDPOINT.to_string(),
         };
 
-        let project_id = field("project_id")
-            .or_else(|| s.get_str("project_id"))
+        let project_id = field(fields.project_id.clone(), "project_id")
+            .or_else(|| raw.project_id.clone())
             .or_else(|| std::env::var("GOOGLE_CLOUD_PROJECT").ok())
             .filter(|p| !p.trim().is_empty());
         if project_id.is_none() {
@@ -175,9 +227,9 @@ impl BigQuerySettings {
             ));
         }
 
-        let private_key = field("private_key");
-        let client_email = field("client_email");
-        let access_token = field("access_token");
+        let private_key = field(secret(&fields.private_key), "private_key");
+        let client_email = field(fields.client_email.clone(), "client_email");
+        let access_token = field(secret(&fields.access_token), "access_token");
         let credentials = if let Some(token) = access_token {
             Credentials::AccessToken(Secret::new(token))
         } else if private_key.is_some() || client_email.is_some() {
@@ -185,8 +237,9 @@ impl BigQuerySettings {
                 (Some(key), Some(email)) => Credentials::ServiceAccount {
                     client_email: email,
                     private_key: Secret::new(key.replace("\\n", "\n")),
-                    private_key_id: field("private_key_id"),
-                    token_uri: field("token_uri").unwrap_or_else(|| DEFAULT_TOKEN_URI.into()),
+                    private_key_id: field(fields.private_key_id.clone(), "private_key_id"),
+                    token_uri: field(fields.token_uri.clone(), "token_uri")
+                        .unwrap_or_else(|| DEFAULT_TOKEN_URI.into()),
                 },
                 (None, _) => {
                     problems.push(format!(
@@ -210,12 +263,12 @@ impl BigQuerySettings {
             Credentials::ApplicationDefault
         };
 
-        let location = s
-            .get_str("location")
+        let location = raw
+            .location
             .filter(|l| !l.trim().is_empty())
             .unwrap_or_else(|| "US".into());
-        let http_timeout = s.get_u64("http_timeout")?.unwrap_or(15).max(1);
-        let file_upload_timeout = s.get_u64("file_upload_timeout")?.unwrap_or(1800).max(1);
+        let http_timeout = raw.http_timeout.unwrap_or(15).max(1);
+        let file_upload_timeout = raw.file_upload_timeout.unwrap_or(1800).max(1);
 
         let dataset = config.dataset_name.clone();
         if dataset.is_empty()
@@ -307,5 +360,43 @@ mod tests {
         );
         let e = BigQuerySettings::resolve(&c).unwrap_err().to_string();
         assert!(e.contains("private_key is missing"), "{e}");
+    }
+
+    #[test]
+    fn numbers_may_be_text_and_bad_values_are_named_but_not_shown() {
+        let c = config(
+            "[destination.bigquery]\nhttp_timeout = \"30\"\n[destination.bigquery.credentials]\nproject_id = \"p\"\naccess_token = \"t\"\n",
+        );
+        assert_eq!(BigQuerySettings::resolve(&c).unwrap().http_timeout, 30);
+        let c = config(
+            "[destination.bigquery]\nfile_upload_timeout = \"TOPSECRET\"\n[destination.bigquery.credentials]\nproject_id = \"p\"\n",
+        );
+        let e = BigQuerySettings::resolve(&c).unwrap_err().to_string();
+        assert!(e.contains("file_upload_timeout"), "{e}");
+        assert!(!e.contains("TOPSECRET"), "{e}");
+        let c = config(
+            "[destination.bigquery.credentials]\nproject_id = \"p\"\nprivate_key = [\"TOPSECRET\"]\n",
+        );
+        let e = BigQuerySettings::resolve(&c).unwrap_err().to_string();
+        assert!(
+            e.contains("credentials") && e.contains("private_key"),
+            "{e}"
+        );
+        assert!(!e.contains("TOPSECRET"), "{e}");
+    }
+
+    #[test]
+    fn credentials_may_be_the_service_account_json() {
+        let c = config(
+            "[destination.bigquery]\ncredentials = '{\"project_id\": \"proj\", \"private_key\": \"K\", \"client_email\": \"a@b\"}'\n",
+        );
+        let s = BigQuerySettings::resolve(&c).unwrap();
+        assert_eq!(s.project_id, "proj");
+        assert!(
+            matches!(&s.credentials, Credentials::ServiceAccount { client_email, .. } if client_email == "a@b")
+        );
+        let c = config("[destination.bigquery]\ncredentials = \"not json\"\n");
+        let e = BigQuerySettings::resolve(&c).unwrap_err().to_string();
+        assert!(e.contains("not service-account JSON"), "{e}");
     }
 }

@@ -22,9 +22,11 @@
 use crate::bucket::{Bucket, parse_bucket_url};
 use crate::layout::Layout;
 use object_store::path::Path as ObjectPath;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use sluice_core::capabilities::FileFormat;
-use sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS;
-use sluice_core::{ConfigSection, DestinationConfig, Error, Result, Secret};
+use sluice_core::config::{GCP_SERVICE_ACCOUNT_KEYS, de};
+use sluice_core::{DestinationConfig, Error, Result, Secret};
 use std::collections::BTreeMap;
 
 /// Smallest part of a multipart upload that S3 accepts (except the last part).
@@ -129,14 +131,73 @@ pub const CREDENTIALS: &[&str] = &[
     "azure_storage_sas_token",
 ];
 
+/// `[destination.filesystem]` as written ([`SETTINGS`] and `credentials`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    bucket_url: Option<String>,
+    layout: Option<String>,
+    loader_file_format: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_number")]
+    multipart_part_size: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_number")]
+    multipart_concurrency: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_number")]
+    max_state_files: Option<u64>,
+    /// A table of name = "value" (checked by [`extra_placeholders`]).
+    extra_placeholders: Option<toml::Value>,
+    /// A table of fields, read as [`RawCredentials`] (anything else is not read).
+    #[serde(rename = "credentials")]
+    _credentials: Option<IgnoredAny>,
+}
+
+/// `[destination.filesystem.credentials]` as written: [`CREDENTIALS`] for S3 and Azure, the
+/// service-account fields ([`GCP_SERVICE_ACCOUNT_KEYS`]) for GCS.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCredentials {
+    aws_access_key_id: Option<Secret>,
+    aws_secret_access_key: Option<Secret>,
+    aws_session_token: Option<Secret>,
+    region_name: Option<String>,
+    endpoint_url: Option<String>,
+    azure_storage_account_name: Option<String>,
+    azure_storage_account_key: Option<Secret>,
+    azure_storage_sas_token: Option<Secret>,
+    client_email: Option<String>,
+    private_key: Option<Secret>,
+    private_key_id: Option<String>,
+    project_id: Option<String>,
+    /// Fields of a GCP key file that are accepted and not needed.
+    #[serde(rename = "type")]
+    _type: Option<IgnoredAny>,
+    #[serde(rename = "client_id")]
+    _client_id: Option<IgnoredAny>,
+    #[serde(rename = "auth_uri")]
+    _auth_uri: Option<IgnoredAny>,
+    #[serde(rename = "token_uri")]
+    _token_uri: Option<IgnoredAny>,
+    #[serde(rename = "auth_provider_x509_cert_url")]
+    _auth_provider_x509_cert_url: Option<IgnoredAny>,
+    #[serde(rename = "client_x509_cert_url")]
+    _client_x509_cert_url: Option<IgnoredAny>,
+    #[serde(rename = "universe_domain")]
+    _universe_domain: Option<IgnoredAny>,
+}
+
 impl FilesystemSettings {
     /// Resolve the settings from a destination config without any I/O. Errors name the setting
     /// and how to provide it.
     pub fn resolve(config: &DestinationConfig) -> Result<Self> {
         let section = &config.section;
         section.reject_unknown_keys(SETTINGS, &[CREDENTIALS, GCP_SERVICE_ACCOUNT_KEYS].concat())?;
+        let raw: RawSettings = section.parse()?;
+        let credentials: RawCredentials = match section.subsection("credentials") {
+            Some(c) => c.parse()?,
+            None => RawCredentials::default(),
+        };
         let path = section_path(config);
-        let raw_url = section.get_str("bucket_url").ok_or_else(|| {
+        let raw_url = raw.bucket_url.ok_or_else(|| {
             Error::config(format!(
                 "{path}.bucket_url is missing: set it to where the files go, e.g. \
                  bucket_url = \"s3://my-bucket/data\" or \"file:///var/data\" in [{path}] of \
@@ -167,14 +228,14 @@ impl FilesystemSettings {
         let (bucket, bucket_path, display_url) =
             parse_bucket_url(&raw_url, &config.working_dir, &path)?;
 
-        let layout_text = section
-            .get_str("layout")
+        let layout_text = raw
+            .layout
             .unwrap_or_else(|| crate::layout::DEFAULT_LAYOUT.to_string());
-        let extra = extra_placeholders(section, &path)?;
+        let extra = extra_placeholders(raw.extra_placeholders.as_ref(), &path)?;
         let layout =
             Layout::parse(&layout_text, extra).map_err(|e| e.context(format!("{path}.layout")))?;
 
-        let file_format = match section.get_str("loader_file_format") {
+        let file_format = match raw.loader_file_format {
             None => FileFormat::Parquet,
             Some(f) => match f.trim().to_lowercase().as_str() {
                 "parquet" => FileFormat::Parquet,
@@ -188,7 +249,7 @@ impl FilesystemSettings {
                 }
             },
         };
-        let part_size = match section.get_u64("multipart_part_size")? {
+        let part_size = match raw.multipart_part_size {
             None => DEFAULT_PART_SIZE,
             Some(n) if (n as usize) < MIN_PART_SIZE => {
                 return Err(Error::config(format!(
@@ -198,7 +259,7 @@ impl FilesystemSettings {
             }
             Some(n) => n as usize,
         };
-        let concurrency = match section.get_u64("multipart_concurrency")? {
+        let concurrency = match raw.multipart_concurrency {
             None => DEFAULT_CONCURRENCY,
             Some(0) => {
                 return Err(Error::config(format!(
@@ -207,16 +268,14 @@ impl FilesystemSettings {
             }
             Some(n) => n as usize,
         };
-        let max_state_files = section
-            .get_u64("max_state_files")?
-            .unwrap_or(DEFAULT_MAX_STATE_FILES);
+        let max_state_files = raw.max_state_files.unwrap_or(DEFAULT_MAX_STATE_FILES);
 
         let s3 = S3Credentials {
-            access_key_id: section.get_secret("credentials.aws_access_key_id"),
-            secret_access_key: section.get_secret("credentials.aws_secret_access_key"),
-            session_token: section.get_secret("credentials.aws_session_token"),
-            region: section.get_str("credentials.region_name"),
-            endpoint_url: section.get_str("credentials.endpoint_url"),
+            access_key_id: credentials.aws_access_key_id,
+            secret_access_key: credentials.aws_secret_access_key,
+            session_token: credentials.aws_session_token,
+            region: credentials.region_name,
+            endpoint_url: credentials.endpoint_url,
         };
         if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
             return Err(Error::config(format!(
@@ -231,10 +290,10 @@ impl FilesystemSettings {
             )));
         }
         let gcs = GcsCredentials {
-            client_email: section.get_str("credentials.client_email"),
-            private_key: section.get_secret("credentials.private_key"),
-            private_key_id: section.get_str("credentials.private_key_id"),
-            project_id: section.get_str("credentials.project_id"),
+            client_email: credentials.client_email,
+            private_key: credentials.private_key,
+            private_key_id: credentials.private_key_id,
+            project_id: credentials.project_id,
         };
         if gcs.client_email.is_some() != gcs.private_key.is_some() {
             return Err(Error::config(format!(
@@ -242,9 +301,9 @@ impl FilesystemSettings {
             )));
         }
         let azure = AzureCredentials {
-            account_name: section.get_str("credentials.azure_storage_account_name"),
-            account_key: section.get_secret("credentials.azure_storage_account_key"),
-            sas_token: section.get_secret("credentials.azure_storage_sas_token"),
+            account_name: credentials.azure_storage_account_name,
+            account_key: credentials.azure_storage_account_key,
+            sas_token: credentials.azure_storage_sas_token,
         };
         Ok(Self {
             bucket,
@@ -298,9 +357,9 @@ fn env_name(section: &str, key: &str) -> String {
 }
 
 /// `[destination.filesystem.extra_placeholders]`: name = "value".
-fn extra_placeholders(section: &ConfigSection, path: &str) -> Result<BTreeMap<String, String>> {
+fn extra_placeholders(value: Option<&toml::Value>, path: &str) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    match section.get("extra_placeholders") {
+    match value {
         None => {}
         Some(toml::Value::Table(t)) => {
             for (k, v) in t {
@@ -330,6 +389,7 @@ fn extra_placeholders(section: &ConfigSection, path: &str) -> Result<BTreeMap<St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_core::ConfigSection;
     use std::path::PathBuf;
 
     fn cfg(toml_text: &str) -> DestinationConfig {
@@ -422,5 +482,32 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("multipart_part_size"), "{e}");
+    }
+
+    #[test]
+    fn numbers_may_be_text_and_bad_values_are_named_but_not_shown() {
+        let s = FilesystemSettings::resolve(&cfg(
+            "bucket_url = \"memory://\"\nmultipart_concurrency = \"8\"\nmax_state_files = \"0\"",
+        ))
+        .unwrap();
+        assert_eq!((s.concurrency, s.max_state_files), (8, 0));
+        let e = FilesystemSettings::resolve(&cfg(
+            "bucket_url = \"memory://\"\nmultipart_concurrency = \"TOPSECRET\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("multipart_concurrency") && !e.contains("TOPSECRET"),
+            "{e}"
+        );
+        let e = FilesystemSettings::resolve(&cfg(
+            "bucket_url = \"s3://b\"\n[credentials]\naws_secret_access_key = [\"TOPSECRET\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("aws_secret_access_key") && !e.contains("TOPSECRET"),
+            "{e}"
+        );
     }
 }
