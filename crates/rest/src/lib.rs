@@ -68,6 +68,8 @@
 mod auth;
 pub mod config;
 mod credentials;
+mod defaults;
+mod graph;
 mod http;
 mod incremental;
 pub mod jsonpath;
@@ -77,6 +79,7 @@ pub mod progress;
 mod raw_items;
 #[cfg(test)]
 mod raw_items_fuzz;
+mod resolve;
 mod source;
 mod template;
 

@@ -4,11 +4,12 @@
 //! with an error when the pagination loops. Lazily parsed pages hand their items on in chunks.
 
 use crate::config::Method;
+use crate::graph::Ctx;
 use crate::http::{Outcome, Request, Response};
 use crate::jsonpath::JsonPath;
 use crate::paginators::Paginator;
 use crate::raw_items::RawItems;
-use crate::source::{Ctx, Resolved};
+use crate::resolve::Resolved;
 use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::Url;
 use serde_json::Value;
