@@ -11,6 +11,7 @@
 //! sluice sets defaults of its own that these keys override (see [`OPEN_DEFAULTS`] and
 //! [`MIN_LOAD_MEMORY_MIB`]).
 
+use serde::Deserialize;
 use sluice_core::{DestinationConfig, Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -84,24 +85,62 @@ pub const SETTINGS: &[&str] = &[];
 /// Keys accepted in `[destination.duckdb.credentials]`.
 pub const CREDENTIALS: &[&str] = &["database", "global_config", "local_config", "pragmas"];
 
+/// `[destination.duckdb]` as written. The values stay TOML values here: `credentials` is a
+/// path or a table, and [`DuckDbSettings::resolve`] checks each value with a message that names
+/// the setting and what it must be.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSection {
+    #[serde(default)]
+    credentials: Option<toml::Value>,
+}
+
+/// `[destination.duckdb.credentials]` as written (dlt's keys).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredentials {
+    /// The database file or `:memory:`.
+    #[serde(default)]
+    database: Option<toml::Value>,
+    /// DuckDB settings for every connection.
+    #[serde(default)]
+    global_config: Option<toml::Value>,
+    /// DuckDB settings for this connection.
+    #[serde(default)]
+    local_config: Option<toml::Value>,
+    /// Pragmas to run.
+    #[serde(default)]
+    pragmas: Option<toml::Value>,
+}
+
 impl DuckDbSettings {
     /// Resolve the settings from a destination config without any I/O. Errors name the setting.
     pub fn resolve(config: &DestinationConfig) -> Result<Self> {
         let section = &config.section;
         section.reject_unknown_keys(SETTINGS, CREDENTIALS)?;
+        let section_raw: RawSection = section.parse()?;
+        let credentials: Option<RawCredentials> = match &section_raw.credentials {
+            Some(toml::Value::Table(_)) => section
+                .subsection("credentials")
+                .map(|c| c.parse())
+                .transpose()?,
+            _ => None,
+        };
         let key = format!("{}.credentials", section_path(config));
-        let raw = match section.get("credentials") {
+        let raw = match &section_raw.credentials {
             None => None,
             Some(toml::Value::String(s)) => Some((s.clone(), key.clone())),
-            Some(toml::Value::Table(t)) => match t.get("database") {
-                Some(toml::Value::String(s)) => Some((s.clone(), format!("{key}.database"))),
-                None => None,
-                Some(_) => {
-                    return Err(Error::config(format!(
-                        "{key}.database must be a string: the path of the DuckDB database file or ':memory:'"
-                    )));
+            Some(toml::Value::Table(_)) => {
+                match credentials.as_ref().and_then(|c| c.database.as_ref()) {
+                    Some(toml::Value::String(s)) => Some((s.clone(), format!("{key}.database"))),
+                    None => None,
+                    Some(_) => {
+                        return Err(Error::config(format!(
+                            "{key}.database must be a string: the path of the DuckDB database file or ':memory:'"
+                        )));
+                    }
                 }
-            },
+            }
             Some(_) => {
                 return Err(Error::config(format!(
                     "{key} must be a string: the path of the DuckDB database file or ':memory:' \
@@ -147,11 +186,14 @@ impl DuckDbSettings {
         }
         let mut settings: Vec<(String, String)> = Vec::new();
         let mut pragmas = Vec::new();
-        if let Some(toml::Value::Table(t)) = section.get("credentials") {
-            for part in ["global_config", "local_config"] {
-                read_settings(t.get(part), &format!("{key}.{part}"), &mut settings)?;
+        if let Some(c) = &credentials {
+            for (part, value) in [
+                ("global_config", &c.global_config),
+                ("local_config", &c.local_config),
+            ] {
+                read_settings(value.as_ref(), &format!("{key}.{part}"), &mut settings)?;
             }
-            pragmas = read_pragmas(t.get("pragmas"), &format!("{key}.pragmas"))?;
+            pragmas = read_pragmas(c.pragmas.as_ref(), &format!("{key}.pragmas"))?;
         }
         let is_set = |settings: &[(String, String)], name: &str| {
             settings.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))

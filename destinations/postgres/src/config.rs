@@ -7,7 +7,8 @@
 //! `host`, `port` (5432), `connect_timeout` (15 seconds) and `sslmode`. The password is a
 //! [`Secret`]: it never appears in `Debug` output, in [`PgCredentials::display_url`] or in errors.
 
-use sluice_core::config::{ConfigSection, Credentials, Secret, redact_url};
+use serde::{Deserialize, Deserializer};
+use sluice_core::config::{ConfigSection, Credentials, Secret, de, redact_url};
 use sluice_core::{DestinationConfig, Error, Result};
 use std::fmt;
 use std::time::Duration;
@@ -107,6 +108,44 @@ pub fn settings(config: &DestinationConfig) -> Result<PgCredentials> {
     Ok(creds)
 }
 
+/// The fields of `[destination.postgres.credentials]` as written (environment variables give
+/// text: numbers are read from text too, and text fields take numbers as text).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredentials {
+    #[serde(default, deserialize_with = "opt_text")]
+    database: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<Secret>,
+    #[serde(default, deserialize_with = "opt_text")]
+    host: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_number")]
+    port: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_number")]
+    connect_timeout: Option<u64>,
+    #[serde(default, deserialize_with = "opt_text")]
+    sslmode: Option<String>,
+}
+
+/// An optional text setting: a string, or a number or boolean taken as its text (as
+/// [`ConfigSection::get_str`] reads it). A table or a list is refused without showing it.
+fn opt_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    match Option::<toml::Value>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s)),
+        Some(toml::Value::Integer(i)) => Ok(Some(i.to_string())),
+        Some(toml::Value::Float(f)) => Ok(Some(f.to_string())),
+        Some(toml::Value::Boolean(b)) => Ok(Some(b.to_string())),
+        Some(_) => Err(serde::de::Error::custom(
+            "has the wrong type (expected a string)",
+        )),
+    }
+}
+
 const HOW_TO: &str = "set DESTINATION__POSTGRES__CREDENTIALS=postgresql://USER:PASSWORD@HOST:5432/DATABASE \
 or the fields database, username, password, host, port under [destination.postgres.credentials] in .sluice/secrets.toml";
 
@@ -123,17 +162,18 @@ impl PgCredentials {
 
     fn from_fields(creds: &ConfigSection) -> Result<Self> {
         let path = creds.path().to_string();
+        let raw: RawCredentials = creds.parse()?;
         let mut missing = Vec::new();
-        let mut field = |key: &str| {
-            let v = creds.get_str(key).filter(|v| !v.trim().is_empty());
+        let mut field = |key: &str, value: Option<String>| {
+            let v = value.filter(|v| !v.trim().is_empty());
             if v.is_none() {
                 missing.push(key.to_string());
             }
             v.unwrap_or_default()
         };
-        let database = field("database");
-        let username = field("username");
-        let host = field("host");
+        let database = field("database", raw.database);
+        let username = field("username", raw.username);
+        let host = field("host", raw.host);
         if !missing.is_empty() {
             return Err(Error::config(format!(
                 "postgres credentials are incomplete: missing {} in [{path}] \
@@ -142,7 +182,7 @@ impl PgCredentials {
                 missing[0].to_uppercase()
             )));
         }
-        let port = match creds.get_u64("port")? {
+        let port = match raw.port {
             None => 5432,
             Some(p) if (1..=65535).contains(&p) => p as u16,
             Some(p) => {
@@ -151,15 +191,15 @@ impl PgCredentials {
                 )));
             }
         };
-        let connect_timeout = creds.get_u64("connect_timeout")?.unwrap_or(15);
-        let sslmode = match creds.get_str("sslmode") {
+        let connect_timeout = raw.connect_timeout.unwrap_or(15);
+        let sslmode = match raw.sslmode {
             None => SslMode::default(),
             Some(s) => SslMode::parse(&s).map_err(|e| e.context(format!("{path}.sslmode")))?,
         };
         Ok(Self {
             database,
             username,
-            password: creds.get_secret("password").unwrap_or_default(),
+            password: raw.password.unwrap_or_default(),
             host,
             port,
             connect_timeout,
@@ -386,5 +426,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("DESTINATION__POSTGRES__CREDENTIALS"), "{e}");
+    }
+
+    #[test]
+    fn fields_take_text_from_environment_variables() {
+        let section =
+            |text: &str| ConfigSection::from_table("destination.postgres", text.parse().unwrap());
+        let c = PgCredentials::from_section(&section(
+            "[credentials]\ndatabase = \"d\"\nusername = 7\npassword = 1234\nhost = \"h\"\n\
+             port = \"5433\"\nconnect_timeout = \"5\"\nsslmode = \"disable\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.port, c.connect_timeout),
+            ("7", 5433, 5)
+        );
+        assert_eq!((c.password.expose(), c.sslmode), ("1234", SslMode::Disable));
+        let e = PgCredentials::from_section(&section(
+            "[credentials]\ndatabase = \"d\"\nusername = \"u\"\nhost = \"h\"\nport = \"s3cr3t\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("[destination.postgres.credentials] port"), "{e}");
+        assert!(!e.contains("s3cr3t"), "{e}");
     }
 }

@@ -20,6 +20,8 @@
 //! `Debug` output, in [`SnowflakeCredentials::display`] or in errors.
 
 use crate::keypair::{KeyPair, KeySource};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
 use sluice_core::config::{ConfigSection, Credentials, Secret};
 use sluice_core::{DestinationConfig, Error, Result};
 use std::fmt;
@@ -106,9 +108,9 @@ pub fn settings(config: &DestinationConfig) -> Result<SnowflakeSettings> {
             "the snowflake destination needs a dataset name (the Snowflake schema to load into)",
         ));
     }
-    let stage_name = config
-        .section
-        .get_str("stage_name")
+    let raw: RawSection = config.section.parse()?;
+    let stage_name = raw
+        .stage_name
         .map(|s| s.trim().trim_start_matches('@').to_string())
         .filter(|s| !s.is_empty());
     Ok(SnowflakeSettings {
@@ -116,6 +118,65 @@ pub fn settings(config: &DestinationConfig) -> Result<SnowflakeSettings> {
         dataset: config.dataset_name.clone(),
         stage_name,
     })
+}
+
+/// `[destination.snowflake]` as written (its `credentials` are read by
+/// [`SnowflakeCredentials::from_section`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSection {
+    #[serde(default, rename = "credentials")]
+    _credentials: Option<IgnoredAny>,
+    #[serde(default, deserialize_with = "opt_text")]
+    stage_name: Option<String>,
+}
+
+/// The fields of `[destination.snowflake.credentials]` as written (environment variables give
+/// text; text fields take numbers as text).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredentials {
+    #[serde(default, deserialize_with = "opt_text")]
+    base_url: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    database: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    username: Option<String>,
+    /// The account identifier (dlt's name for it).
+    #[serde(default, deserialize_with = "opt_text")]
+    host: Option<String>,
+    /// The account identifier, when `host` is not set.
+    #[serde(default, deserialize_with = "opt_text")]
+    account: Option<String>,
+    #[serde(default)]
+    password: Option<Secret>,
+    #[serde(default)]
+    private_key: Option<Secret>,
+    #[serde(default, deserialize_with = "opt_text")]
+    private_key_path: Option<String>,
+    #[serde(default)]
+    private_key_passphrase: Option<Secret>,
+    #[serde(default, deserialize_with = "opt_text")]
+    warehouse: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    role: Option<String>,
+}
+
+/// An optional text setting: a string, or a number or boolean taken as its text (as
+/// [`ConfigSection::get_str`] reads it). A table or a list is refused without showing it.
+fn opt_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    match Option::<toml::Value>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s)),
+        Some(toml::Value::Integer(i)) => Ok(Some(i.to_string())),
+        Some(toml::Value::Float(f)) => Ok(Some(f.to_string())),
+        Some(toml::Value::Boolean(b)) => Ok(Some(b.to_string())),
+        Some(_) => Err(serde::de::Error::custom(
+            "has the wrong type (expected a string)",
+        )),
+    }
 }
 
 const HOW_TO: &str = "set DESTINATION__SNOWFLAKE__CREDENTIALS=snowflake://USER:PASSWORD@ACCOUNT/DATABASE?warehouse=WH&role=ROLE \
@@ -143,20 +204,16 @@ impl SnowflakeCredentials {
 
     fn from_fields(creds: &ConfigSection) -> Result<Self> {
         let path = creds.path().to_string();
-        let get = |k: &str| non_empty(creds.get_str(k));
-        let base_url = get("base_url");
+        let raw: RawCredentials = creds.parse()?;
+        let base_url = non_empty(raw.base_url);
         let mut missing = Vec::new();
-        let database = get("database");
-        let username = get("username");
+        let database = non_empty(raw.database);
+        let username = non_empty(raw.username);
         // The account identifier: dlt's `host`; `account` is accepted too.
-        let account = get("host").or_else(|| get("account"));
-        let private_key = creds
-            .get_secret("private_key")
-            .filter(|k| !k.expose().trim().is_empty());
-        let private_key_path = get("private_key_path");
-        let private_key_passphrase = creds
-            .get_secret("private_key_passphrase")
-            .filter(|p| !p.is_empty());
+        let account = non_empty(raw.host).or_else(|| non_empty(raw.account));
+        let private_key = raw.private_key.filter(|k| !k.expose().trim().is_empty());
+        let private_key_path = non_empty(raw.private_key_path);
+        let private_key_passphrase = raw.private_key_passphrase.filter(|p| !p.is_empty());
         let key_pair = private_key.is_some() || private_key_path.is_some();
         if database.is_none() {
             missing.push("database");
@@ -171,7 +228,7 @@ impl SnowflakeCredentials {
                 "host (the account identifier)"
             });
         }
-        let password = creds.get_secret("password").filter(|p| !p.is_empty());
+        let password = raw.password.filter(|p| !p.is_empty());
         if password.is_none() && !key_pair {
             missing.push("password (or private_key for key-pair authentication)");
         }
@@ -197,8 +254,8 @@ impl SnowflakeCredentials {
             private_key_path,
             private_key_passphrase,
             account: account.unwrap_or_default(),
-            warehouse: get("warehouse"),
-            role: get("role"),
+            warehouse: non_empty(raw.warehouse),
+            role: non_empty(raw.role),
             base_url: String::new(),
         }
         .finish(base_url)
@@ -432,6 +489,29 @@ mod tests {
             err.contains("database") && !err.contains("hunter2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn stage_name_and_text_fields() {
+        let config = |text: &str| DestinationConfig {
+            destination_name: "snowflake".into(),
+            pipeline_name: "p".into(),
+            dataset_name: "ds".into(),
+            working_dir: std::path::PathBuf::from("."),
+            section: ConfigSection::from_table(
+                "destination.snowflake",
+                toml::from_str(text).unwrap(),
+            ),
+        };
+        let creds =
+            "[credentials]\ndatabase = \"DB\"\nusername = 42\npassword = \"pw\"\nhost = \"acc\"\n";
+        let s = settings(&config(&format!("stage_name = \" @ST \"\n{creds}"))).unwrap();
+        assert_eq!(s.stage_name.as_deref(), Some("ST"));
+        assert_eq!(s.credentials.username, "42");
+        let e = settings(&config(&format!("stage_name = [\"ST\"]\n{creds}")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[destination.snowflake] stage_name"), "{e}");
     }
 
     #[test]
