@@ -22,10 +22,10 @@ pub use sluice_bigquery as bigquery;
 pub use sluice_duckdb as duckdb;
 #[cfg(feature = "filesystem")]
 pub use sluice_filesystem as filesystem;
-#[cfg(all(feature = "filesystem", feature = "duckdb"))]
-pub mod filesystem_sql;
 #[cfg(feature = "postgres")]
 pub use sluice_postgres as postgres;
+#[cfg(feature = "redshift")]
+pub use sluice_redshift as redshift;
 #[cfg(feature = "snowflake")]
 pub use sluice_snowflake as snowflake;
 
@@ -40,13 +40,12 @@ pub fn registry() -> sluice_core::Registry {
     r.register(std::sync::Arc::new(sluice_postgres::PostgresFactory));
     #[cfg(feature = "bigquery")]
     r.register(std::sync::Arc::new(sluice_bigquery::BigQueryFactory));
-    // With DuckDB compiled in, the filesystem destination answers any SQL (see `filesystem_sql`).
-    #[cfg(all(feature = "filesystem", feature = "duckdb"))]
-    r.register(std::sync::Arc::new(filesystem_sql::FilesystemSqlFactory));
-    #[cfg(all(feature = "filesystem", not(feature = "duckdb")))]
+    #[cfg(feature = "filesystem")]
     r.register(std::sync::Arc::new(sluice_filesystem::FilesystemFactory));
     #[cfg(feature = "snowflake")]
     r.register(std::sync::Arc::new(sluice_snowflake::SnowflakeFactory));
+    #[cfg(feature = "redshift")]
+    r.register(std::sync::Arc::new(sluice_redshift::RedshiftFactory::new()));
     r
 }
 
