@@ -49,6 +49,19 @@ pub async fn prepare_database(admin_url: &str, name: &str) -> Result<String> {
     Ok(url)
 }
 
+/// Drop database `name` (a test's stand-in, when the test is done), ending its sessions.
+pub async fn drop_database(admin_url: &str, name: &str) -> Result<()> {
+    let admin = open(admin_url).await?;
+    let sql = format!(
+        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+        name.replace('"', "\"\"")
+    );
+    admin
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| Error::destination(format!("cannot drop {name}")).with_source(e))
+}
+
 /// `url` with its database replaced by `name`.
 pub fn with_database(url: &str, name: &str) -> String {
     let (main, query) = match url.split_once('?') {
