@@ -8,7 +8,8 @@
 //! and `sslmode`. The password is a [`Secret`]: it never appears in `Debug` output, in
 //! [`RedshiftCredentials::display_url`] or in errors.
 
-use sluice_core::config::{ConfigSection, Credentials, Secret, redact_url};
+use serde::{Deserialize, Deserializer};
+use sluice_core::config::{ConfigSection, Credentials, Secret, de, redact_url};
 use sluice_core::{DestinationConfig, Error, Result};
 use std::fmt;
 use std::time::Duration;
@@ -102,6 +103,46 @@ pub fn settings(config: &DestinationConfig) -> Result<RedshiftCredentials> {
     Ok(creds)
 }
 
+/// The fields of `[destination.redshift.credentials]` as written (environment variables give
+/// text: numbers are read from text too, and text fields take numbers as text).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredentials {
+    #[serde(default, deserialize_with = "opt_text")]
+    database: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<Secret>,
+    #[serde(default, deserialize_with = "opt_text")]
+    host: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_number")]
+    port: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_number")]
+    connect_timeout: Option<u64>,
+    #[serde(default, deserialize_with = "opt_text")]
+    sslmode: Option<String>,
+}
+
+/// An optional text setting: a string, or a number or boolean taken as its text. A table or a
+/// list is refused without showing it.
+fn opt_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    Ok(match Option::<toml::Value>::deserialize(deserializer)? {
+        None => None,
+        Some(toml::Value::String(s)) => Some(s),
+        Some(toml::Value::Integer(i)) => Some(i.to_string()),
+        Some(toml::Value::Float(f)) => Some(f.to_string()),
+        Some(toml::Value::Boolean(b)) => Some(b.to_string()),
+        Some(_) => {
+            return Err(serde::de::Error::custom(
+                "has the wrong type (expected a string)",
+            ));
+        }
+    })
+}
+
 const HOW_TO: &str = "set DESTINATION__REDSHIFT__CREDENTIALS=redshift://USER:PASSWORD@HOST:5439/DATABASE \
 or the fields database, username, password, host, port under [destination.redshift.credentials] in .sluice/secrets.toml";
 
@@ -118,17 +159,18 @@ impl RedshiftCredentials {
 
     fn from_fields(creds: &ConfigSection) -> Result<Self> {
         let path = creds.path().to_string();
+        let raw: RawCredentials = creds.parse()?;
         let mut missing = Vec::new();
-        let mut field = |key: &str| {
-            let v = creds.get_str(key).filter(|v| !v.trim().is_empty());
+        let mut field = |key: &str, value: Option<String>| {
+            let v = value.filter(|v| !v.trim().is_empty());
             if v.is_none() {
                 missing.push(key.to_string());
             }
             v.unwrap_or_default()
         };
-        let database = field("database");
-        let username = field("username");
-        let host = field("host");
+        let database = field("database", raw.database);
+        let username = field("username", raw.username);
+        let host = field("host", raw.host);
         if !missing.is_empty() {
             return Err(Error::config(format!(
                 "redshift credentials are incomplete: missing {} in [{path}] \
@@ -137,7 +179,7 @@ impl RedshiftCredentials {
                 missing[0].to_uppercase()
             )));
         }
-        let port = match creds.get_u64("port")? {
+        let port = match raw.port {
             None => DEFAULT_PORT,
             Some(p) if (1..=65535).contains(&p) => p as u16,
             Some(p) => {
@@ -146,18 +188,17 @@ impl RedshiftCredentials {
                 )));
             }
         };
-        let connect_timeout = creds.get_u64("connect_timeout")?.unwrap_or(15);
-        let sslmode = match creds.get_str("sslmode") {
+        let sslmode = match raw.sslmode {
             None => SslMode::default(),
             Some(s) => SslMode::parse(&s).map_err(|e| e.context(format!("{path}.sslmode")))?,
         };
         Ok(Self {
             database,
             username,
-            password: creds.get_secret("password").unwrap_or_default(),
+            password: raw.password.unwrap_or_default(),
             host,
             port,
-            connect_timeout,
+            connect_timeout: raw.connect_timeout.unwrap_or(15),
             sslmode,
         })
     }
@@ -349,6 +390,15 @@ mod tests {
         );
         let c = RedshiftCredentials::from_section(&section).unwrap();
         assert_eq!((c.port, c.connect_timeout), (5439, 15));
+        // Environment variables give text: numbers are read from text.
+        let section = ConfigSection::from_table(
+            "destination.redshift",
+            "[credentials]\nhost = \"h\"\ndatabase = \"d\"\nusername = \"u\"\nport = \"5440\"\nconnect_timeout = \"3\"\n"
+                .parse()
+                .unwrap(),
+        );
+        let c = RedshiftCredentials::from_section(&section).unwrap();
+        assert_eq!((c.port, c.connect_timeout), (5440, 3));
         let section = ConfigSection::from_table(
             "destination.redshift",
             "[credentials]\nusername = \"u\"\npassword = \"topsecret\"\n"

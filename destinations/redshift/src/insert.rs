@@ -112,10 +112,9 @@ impl<'t> InsertBuilder<'t> {
                     self.budget
                 )));
             }
-            if !self.sql.is_empty() && self.sql.len() + 2 + self.row.len() > self.budget {
-                if !emit(self.take()) {
-                    return Ok(false);
-                }
+            let full = !self.sql.is_empty() && self.sql.len() + 2 + self.row.len() > self.budget;
+            if full && !emit(self.take()) {
+                return Ok(false);
             }
             if self.sql.is_empty() {
                 self.sql.reserve(self.budget.min(1 << 20));
@@ -296,7 +295,7 @@ fn write_value(out: &mut String, array: &ArrayRef, i: usize, column: &Column) ->
     Ok(())
 }
 
-fn downcast<'a, T: 'static>(array: &'a ArrayRef, bad: impl Fn() -> Error) -> Result<&'a T> {
+fn downcast<T: 'static>(array: &ArrayRef, bad: impl Fn() -> Error) -> Result<&T> {
     array.as_any().downcast_ref::<T>().ok_or_else(bad)
 }
 
