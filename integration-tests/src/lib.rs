@@ -2,5 +2,6 @@
 
 pub mod bench_data;
 pub mod conformance;
+pub mod contract;
 pub mod forter_server;
 pub mod rest_server;

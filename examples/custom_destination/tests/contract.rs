@@ -1,0 +1,19 @@
+//! The destination contract suite (trait level), run against this out-of-tree-style destination.
+
+use sluice_integration_tests::contract::ContractTarget;
+use std::sync::Arc;
+
+fn target() -> ContractTarget {
+    ContractTarget::from_toml(Arc::new(sluice_example_sqlite::SqliteFactory), "")
+        .skip(
+            "drop_tables_ignores_missing",
+            "this example does not implement drop_tables (the trait's default refuses it)",
+        )
+        .skip(
+            "missing_dataset_reads_as_empty",
+            "this example reads _dlt_loads without checking that initialize created it (the \
+             pipeline always initializes first)",
+        )
+}
+
+sluice_integration_tests::contract_tests!(target());

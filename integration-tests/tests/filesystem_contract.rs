@@ -1,0 +1,90 @@
+//! The destination contract suite (trait level) against the filesystem destination: a local
+//! folder in each case's working directory, `memory://`, and S3 (moto's server, when
+//! `SLUICE_TEST_S3_ENDPOINT` is set; `make test` sets it). Rows are read back through the
+//! destination's own `query` (one table, listed columns, ORDER BY).
+
+use sluice::filesystem::FilesystemFactory;
+use sluice_integration_tests::contract::ContractTarget;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+fn factory() -> Arc<FilesystemFactory> {
+    Arc::new(FilesystemFactory)
+}
+
+/// Create a bucket on moto with a plain HTTP PUT.
+async fn create_bucket(endpoint: &str, bucket: &str) {
+    let hostport = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = tokio::net::TcpStream::connect(&hostport).await.unwrap();
+    let req = format!(
+        "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(
+        resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
+        "cannot create bucket {bucket}: {}",
+        resp.lines().next().unwrap_or("")
+    );
+}
+
+mod local {
+    use super::*;
+
+    fn target() -> ContractTarget {
+        // A relative bucket is under each case's working directory.
+        ContractTarget::from_toml(factory(), "bucket_url = \"out/lake\"")
+            .with_label("filesystem (local)")
+    }
+
+    sluice_integration_tests::contract_tests!(target());
+}
+
+mod memory {
+    use super::*;
+
+    fn target() -> ContractTarget {
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let url = format!("memory://contract-{}-{n}/base", std::process::id());
+        ContractTarget::from_toml(factory(), &format!("bucket_url = \"{url}\""))
+            .with_label("filesystem (memory)")
+    }
+
+    sluice_integration_tests::contract_tests!(target());
+}
+
+mod s3 {
+    use super::*;
+
+    async fn target() -> Option<ContractTarget> {
+        let endpoint = sluice_core::test_support::service_url(
+            "SLUICE_TEST_S3_ENDPOINT",
+            "the filesystem contract suite on S3",
+        )?;
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let bucket = format!("sluice-contract-{}-{n}", std::process::id());
+        create_bucket(&endpoint, &bucket).await;
+        let section = format!(
+            "bucket_url = \"s3://{bucket}/base\"\n\
+             [credentials]\n\
+             aws_access_key_id = \"testing-key\"\n\
+             aws_secret_access_key = \"testing-secret-value\"\n\
+             region_name = \"us-east-1\"\n\
+             endpoint_url = \"{endpoint}\"\n"
+        );
+        Some(ContractTarget::from_toml(factory(), &section).with_label("filesystem (s3)"))
+    }
+
+    sluice_integration_tests::contract_tests!(match target().await {
+        Some(t) => t,
+        None => return,
+    });
+}
