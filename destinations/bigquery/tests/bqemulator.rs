@@ -1,8 +1,9 @@
 //! The BigQuery destination against bqemulator (`SLUICE_TEST_BIGQUERY_ENDPOINT`, started by
-//! `scripts/services/bqemulator.sh`; `make test` sets it). Each test uses its own dataset.
+//! `scripts/services/bqemulator.sh`; `make test` sets it). Each test uses its own dataset. What
+//! is here is BigQuery's own (load jobs per file, staging tables, error reasons); the load
+//! contract every destination shares is checked by integration-tests/tests/bigquery_contract.rs.
 
 use arrow::array::{Int64Array, StringArray};
-use arrow::datatypes::{DataType as ArrowType, Field, Schema as ArrowSchema};
 use arrow::record_batch::RecordBatch;
 use sluice_bigquery::{BigQueryDestination, BigQuerySettings};
 use sluice_core::arrow_types::arrow_schema;
@@ -184,71 +185,6 @@ async fn load_job_is_idempotent_per_load_id_and_file() {
     dest.write_chain(&j).await.unwrap();
     dest.write_chain(&j).await.unwrap();
     assert_eq!(count(&mut dest, "items").await, 4);
-}
-
-#[tokio::test]
-async fn schema_evolves_with_new_tables_and_columns() {
-    let Some(ep) = endpoint() else { return };
-    let mut dest = connect(&ep, "evolve").await;
-    let table = items_table();
-    dest.apply_schema_changes(&[SchemaChange::CreateTable {
-        table: table.clone(),
-    }])
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let f1 = write_file(dir.path(), "f1", &table, "200.1", &[(1, "a")]);
-    dest.write_chain(&job("200.1", &table, vec![f1], 1, WriteDisposition::Append))
-        .await
-        .unwrap();
-    // A new column, applied twice (a re-applied change is tolerated).
-    let extra = Column::new("score", DataType::Double);
-    let change = SchemaChange::AddColumns {
-        table: "items".into(),
-        columns: vec![extra.clone()],
-    };
-    dest.apply_schema_changes(std::slice::from_ref(&change))
-        .await
-        .unwrap();
-    dest.apply_schema_changes(&[change]).await.unwrap();
-    let wider = table.clone().with_column(extra);
-    let schema = Arc::new(ArrowSchema::new(vec![
-        Field::new("id", ArrowType::Int64, false),
-        Field::new("name", ArrowType::Utf8, true),
-        Field::new(C_DLT_LOAD_ID, ArrowType::Utf8, false),
-        Field::new(C_DLT_ID, ArrowType::Utf8, false),
-        Field::new("score", ArrowType::Float64, true),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(Int64Array::from(vec![2])),
-            Arc::new(StringArray::from(vec!["b"])),
-            Arc::new(StringArray::from(vec!["200.2"])),
-            Arc::new(StringArray::from(vec!["x2"])),
-            Arc::new(arrow::array::Float64Array::from(vec![0.5])),
-        ],
-    )
-    .unwrap();
-    let f2 = dir.path().join("f2.parquet");
-    let mut w = ParquetFileWriter::create(&f2, schema).unwrap();
-    w.write(&batch).unwrap();
-    w.finish().unwrap();
-    dest.write_chain(&job("200.2", &wider, vec![f2], 1, WriteDisposition::Append))
-        .await
-        .unwrap();
-    let sql = format!(
-        "SELECT `id`, `score` FROM `{}`.`items` ORDER BY `id`",
-        dest.settings().dataset
-    );
-    let rows = sluice_core_cells(&dest.query(&sql).await.unwrap());
-    assert_eq!(rows, vec![vec!["1", "null"], vec!["2", "0.5"]]);
-    // A new table.
-    let other = Table::new("other").with_column(Column::new("v", DataType::Json));
-    dest.apply_schema_changes(&[SchemaChange::CreateTable { table: other }])
-        .await
-        .unwrap();
-    assert_eq!(count(&mut dest, "other").await, 0);
 }
 
 #[tokio::test]
