@@ -47,6 +47,10 @@ pub struct FilesystemDestination {
     begin_time: DateTime<Utc>,
     pub(crate) schema_name: Option<String>,
     uploads: Vec<UploadRecord>,
+    /// Answer any SQL through DuckDB (the `sql` feature, see `sql.rs`) instead of only the
+    /// simple queries of `read.rs`.
+    #[cfg_attr(not(feature = "sql"), allow(dead_code))]
+    sql: bool,
 }
 
 impl std::fmt::Debug for FilesystemDestination {
@@ -74,7 +78,17 @@ impl FilesystemDestination {
             begin_time: Utc::now(),
             schema_name: None,
             uploads: Vec::new(),
+            sql: false,
         })
+    }
+
+    /// Answer any SQL in [`Destination::query`] with an embedded DuckDB over the loaded files,
+    /// instead of only simple `SELECT`s of one table. What the factory's `connect` returns
+    /// has it on.
+    #[cfg(feature = "sql")]
+    pub fn with_sql(mut self) -> Self {
+        self.sql = true;
+        self
     }
 
     /// The resolved settings.
@@ -498,6 +512,10 @@ impl Destination for FilesystemDestination {
     }
 
     async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
+        #[cfg(feature = "sql")]
+        if self.sql {
+            return crate::sql::query(self, sql).await;
+        }
         match read::parse_query(sql) {
             Some(q) => self.run_query(&q).await,
             None => Err(Error::input(

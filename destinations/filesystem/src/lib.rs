@@ -31,7 +31,9 @@
 //!   `tables.rs` — a table's data files: listed, read back, counted, deleted;
 //! - [`layout`] — object names from the layout; [`upload`] — streaming (multipart) uploads;
 //!   `convert.rs` — Parquet to JSONL or CSV; [`read`] — Parquet objects read back, and the
-//!   simple queries this destination answers;
+//!   simple queries this destination answers; `sql.rs` (the `sql` feature) — any SQL,
+//!   answered by an embedded DuckDB over the loaded files (the facade turns it on with its
+//!   `duckdb` feature);
 //! - `error.rs` — object_store and Parquet errors mapped to sluice errors, written once.
 //!
 //! ```no_run
@@ -48,6 +50,8 @@ mod destination;
 mod error;
 pub mod layout;
 pub mod read;
+#[cfg(feature = "sql")]
+mod sql;
 mod system_files;
 mod tables;
 pub mod upload;
@@ -120,7 +124,10 @@ impl DestinationFactory for FilesystemFactory {
     }
 
     async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
-        Ok(Box::new(self.connect_filesystem(config).await?))
+        let destination = self.connect_filesystem(config).await?;
+        #[cfg(feature = "sql")]
+        let destination = destination.with_sql();
+        Ok(Box::new(destination))
     }
 
     fn config_keys(&self) -> sluice_core::ConfigKeys {
@@ -141,6 +148,8 @@ impl DestinationFactory for FilesystemFactory {
 
 impl FilesystemFactory {
     /// Connect and return the concrete destination (for programs that want its extra methods).
+    /// It answers the simple queries of `read.rs`; `with_sql` (the `sql` feature) turns on any
+    /// SQL, as `connect` does.
     pub async fn connect_filesystem(
         &self,
         config: &ValidatedConfig,

@@ -165,6 +165,7 @@ impl FilesystemDestination {
         Ok((schema, out))
     }
 
+    /// `SELECT COUNT(*)` of one table, without DuckDB.
     pub(crate) async fn count_rows(&self, table: &str) -> Result<u64> {
         let mut n = 0;
         for f in self.table_files(table).await? {
@@ -200,6 +201,7 @@ impl FilesystemDestination {
         Ok(n)
     }
 
+    /// A simple query of one table, without DuckDB.
     pub(crate) async fn run_query(&self, q: &SimpleQuery) -> Result<Vec<RecordBatch>> {
         if let Some(ds) = &q.dataset
             && ds != &self.settings.dataset
