@@ -306,7 +306,7 @@ pub fn state(version: u64, state: serde_json::Value) -> StateRecord {
         version,
         version_hash: sluice_core::state::state_hash(&state),
         state,
-        created_at: format!("2026-01-02T03:04:{:02}Z", version % 60),
+        created_at: format!("2026-01-02T03:04:{:02}.123456Z", version % 60),
     }
 }
 
