@@ -484,8 +484,10 @@ async fn merge_delete_insert_with_nested_rows_and_duplicates() {
     // crates/pipeline/src/load_rules.rs.)
 }
 
+/// The stored state is dlt's encoding (base64 of zlib, not JSON text) and each record's
+/// `_dlt_id` is random (the contract suite checks that schema and state round-trip).
 #[tokio::test]
-async fn stored_schema_and_state_round_trip() {
+async fn stored_state_is_dlts_encoding_with_random_ids() {
     let tmp = tempfile::tempdir().unwrap();
     let mut d = connect(tmp.path(), "ds").await;
     let t = orders();
@@ -497,53 +499,30 @@ async fn stored_schema_and_state_round_trip() {
         state: serde_json::json!({"sources": {"forter": {"cursor": "2026-01-01T00:00:00Z", "n": 1}}}),
         created_at: "2026-01-02T03:04:05.123456Z".into(),
     };
-    d.begin_load("L1").await.unwrap();
-    d.apply_schema_changes(&[SchemaChange::CreateTable { table: t.clone() }])
+    for (load_id, st) in [
+        ("L1", state.clone()),
+        (
+            "L2",
+            StateRecord {
+                version: 4,
+                version_hash: "h4".into(),
+                state: serde_json::json!({"n": 2}),
+                ..state.clone()
+            },
+        ),
+    ] {
+        d.begin_load(load_id).await.unwrap();
+        d.apply_schema_changes(&[SchemaChange::CreateTable { table: t.clone() }])
+            .await
+            .unwrap();
+        d.commit_load(&LoadCommit {
+            load_id: load_id.into(),
+            schema: schema.clone(),
+            state: Some(st),
+        })
         .await
         .unwrap();
-    d.commit_load(&LoadCommit {
-        load_id: "L1".into(),
-        schema: schema.clone(),
-        state: Some(state.clone()),
-    })
-    .await
-    .unwrap();
-    assert_eq!(d.stored_schema("shop").await.unwrap().unwrap(), schema);
-    assert!(d.stored_schema("other").await.unwrap().is_none());
-    assert_eq!(d.stored_state("pipe").await.unwrap().unwrap(), state);
-    assert!(d.stored_state("other").await.unwrap().is_none());
-
-    // a newer schema and state win
-    let mut s2 = schema.clone();
-    s2.tables["orders"]
-        .columns
-        .insert("note".into(), Column::new("note", DataType::Text));
-    assert!(s2.bump_version());
-    let st2 = StateRecord {
-        version: 4,
-        version_hash: "h4".into(),
-        state: serde_json::json!({"n": 2}),
-        ..state.clone()
-    };
-    d.begin_load("L2").await.unwrap();
-    d.apply_schema_changes(&s2.changes_since(&schema))
-        .await
-        .unwrap();
-    d.commit_load(&LoadCommit {
-        load_id: "L2".into(),
-        schema: s2.clone(),
-        state: Some(st2.clone()),
-    })
-    .await
-    .unwrap();
-    assert_eq!(d.stored_schema("shop").await.unwrap().unwrap(), s2);
-    assert_eq!(d.stored_state("pipe").await.unwrap().unwrap(), st2);
-
-    // state of a load that was not committed does not count
-    d.begin_load("L3").await.unwrap();
-    d.abort_load().await.unwrap();
-    assert_eq!(d.stored_state("pipe").await.unwrap().unwrap(), st2);
-    // the stored state is dlt's encoding (base64 of zlib) and its _dlt_id is random
+    }
     let stored = strings(
         &mut d,
         "SELECT state FROM ds._dlt_pipeline_state ORDER BY version",
@@ -557,15 +536,6 @@ async fn stored_schema_and_state_round_trip() {
     .await;
     assert_eq!(ids.len(), 2);
     assert_eq!(ids[0].as_ref().unwrap().len(), 14);
-
-    // drop_tables ignores missing tables
-    d.drop_tables(&["orders".into(), "never_there".into()])
-        .await
-        .unwrap();
-    assert_eq!(
-        scalar(&mut d, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'ds' AND table_name = 'orders'").await,
-        0
-    );
 }
 
 #[tokio::test]
