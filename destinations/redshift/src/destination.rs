@@ -301,6 +301,21 @@ impl RedshiftDestination {
     }
 }
 
+/// Redshift's limit on identifiers, in bytes (the naming convention shortens names to 127
+/// characters; a name with multi-byte characters can still be longer in bytes).
+const MAX_IDENTIFIER_BYTES: usize = 127;
+
+/// Refuse a table or column name Redshift cannot hold, naming it, before any DDL is sent.
+fn check_identifier(kind: &str, name: &str) -> Result<()> {
+    if name.len() > MAX_IDENTIFIER_BYTES {
+        return Err(Error::schema(format!(
+            "{kind} name '{name}' is {} bytes long; Redshift allows at most {MAX_IDENTIFIER_BYTES} bytes (a shorter name or fewer non-ASCII characters fit)",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The first cell of the first row.
 fn first_text(rows: &[Vec<Option<String>>]) -> Option<&str> {
     rows.first()?.first()?.as_deref()
@@ -391,6 +406,18 @@ impl Destination for RedshiftDestination {
     async fn apply_schema_changes(&mut self, changes: &[SchemaChange]) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
+        }
+        for change in changes {
+            let (table, columns): (&str, Vec<&sluice_core::Column>) = match change {
+                SchemaChange::CreateTable { table } => {
+                    (&table.name, table.complete_columns().collect())
+                }
+                SchemaChange::AddColumns { table, columns } => (table, columns.iter().collect()),
+            };
+            check_identifier("table", &self.caps.casefold.apply(table))?;
+            for c in columns {
+                check_identifier("column", &self.caps.casefold.apply(&c.name))?;
+            }
         }
         let mut existing = self.existing_columns().await?;
         let mut statements = Vec::new();
@@ -564,5 +591,20 @@ impl Destination for RedshiftDestination {
         let describe = self.in_load.is_none();
         let client = self.client().await?;
         query_arrow(client, sql, describe).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_limited_in_bytes_not_characters() {
+        assert!(check_identifier("column", &"a".repeat(127)).is_ok());
+        let wide = "ü".repeat(64);
+        assert_eq!(wide.chars().count(), 64);
+        let e = check_identifier("column", &wide).unwrap_err();
+        assert_eq!(e.kind(), sluice_core::ErrorKind::Schema);
+        assert!(e.to_string().contains("128 bytes"), "{e}");
     }
 }

@@ -4,14 +4,14 @@
 //!   (TLS through rustls), but only with what Redshift has: every statement goes through the
 //!   **simple query protocol** (no prepared statements, no binary `COPY FROM STDIN`, no type
 //!   lookups of Redshift-only types such as `super` or `varbyte`). The one exception is
-//!   [`Destination::query`](sluice_core::Destination::query) for people and tests, which asks
+//!   [`Destination::query`] for people and tests, which asks
 //!   the server to describe the result's column types and falls back to text when it cannot.
 //! - The dataset is a Redshift schema, created when missing; identifiers are folded to lower
 //!   case, at most 127 bytes (longer names are shortened with dlt's tag by the core naming
 //!   convention) and always quoted.
 //! - **Direct load path** (dlt's default, no staging): the package's Parquet files are read on
 //!   a blocking thread and turned into batched multi-row `INSERT … VALUES` statements, each
-//!   below Redshift's 16 MB statement limit ([`insert`](crate::insert)); `json` values go in
+//!   below Redshift's 16 MB statement limit ([`insert`]); `json` values go in
 //!   through `JSON_PARSE`, binary values through `FROM_HEX`, strings with quotes doubled and
 //!   backslashes escaped (Redshift reads a backslash in a string literal as an escape).
 //! - A load package is one transaction: schema changes, all tables, `_dlt_version`,
