@@ -15,8 +15,7 @@ use sluice_core::DestinationFactoryExt;
 use sluice_core::naming::NamingConvention;
 use sluice_core::schema::{C_DLT_ID, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID};
 use sluice_core::{
-    Column, DataType, DestinationFactory, ErrorKind, MergeStrategy, Schema, StateRecord, Table,
-    WriteDisposition,
+    Column, DataType, DestinationFactory, ErrorKind, MergeStrategy, Schema, Table, WriteDisposition,
 };
 use sluice_postgres::PostgresFactory;
 use std::sync::Arc;
@@ -73,20 +72,13 @@ async fn create_append_query_and_read_back() {
         job(&schema, "items", vec![f1], 3),
         vec![],
     );
-    let state = StateRecord {
-        pipeline_name: "pg_test".into(),
-        version: 3,
-        version_hash: "h3".into(),
-        state: serde_json::json!({"sources": {"shop": {"cursor": 42}}}),
-        created_at: "2026-01-02T03:04:05.000006Z".into(),
-    };
     let n = load(
         dest.as_mut(),
         &Schema::new("shop"),
         &schema,
         "L1",
         &[c],
-        Some(state.clone()),
+        None,
     )
     .await
     .unwrap();
@@ -140,24 +132,6 @@ async fn create_append_query_and_read_back() {
         .await,
         "2"
     );
-
-    let stored = dest
-        .stored_schema("shop")
-        .await
-        .unwrap()
-        .expect("schema stored");
-    assert_eq!(stored, schema);
-    let st = dest
-        .stored_state("pg_test")
-        .await
-        .unwrap()
-        .expect("state stored");
-    assert_eq!(st.state, state.state);
-    assert_eq!(st.version, 3);
-    assert_eq!(st.version_hash, "h3");
-    assert_eq!(st.created_at, state.created_at);
-    assert!(dest.stored_state("other").await.unwrap().is_none());
-    assert!(dest.stored_schema("other").await.unwrap().is_none());
 
     // Empty result keeps its columns.
     let empty = dest
