@@ -7,7 +7,7 @@
 //! `host`, `port` (5432), `connect_timeout` (15 seconds) and `sslmode`. The password is a
 //! [`Secret`]: it never appears in `Debug` output, in [`PgCredentials::display_url`] or in errors.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use sluice_core::config::{ConfigSection, Credentials, Secret, de, redact_url};
 use sluice_core::{DestinationConfig, Error, Result};
 use std::fmt;
@@ -113,37 +113,20 @@ pub fn settings(config: &DestinationConfig) -> Result<PgCredentials> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCredentials {
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     database: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     username: Option<String>,
     #[serde(default)]
     password: Option<Secret>,
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     host: Option<String>,
     #[serde(default, deserialize_with = "de::opt_number")]
     port: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_number")]
     connect_timeout: Option<u64>,
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     sslmode: Option<String>,
-}
-
-/// An optional text setting: a string, or a number or boolean taken as its text (as
-/// [`ConfigSection::get_str`] reads it). A table or a list is refused without showing it.
-fn opt_text<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<String>, D::Error> {
-    match Option::<toml::Value>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(toml::Value::String(s)) => Ok(Some(s)),
-        Some(toml::Value::Integer(i)) => Ok(Some(i.to_string())),
-        Some(toml::Value::Float(f)) => Ok(Some(f.to_string())),
-        Some(toml::Value::Boolean(b)) => Ok(Some(b.to_string())),
-        Some(_) => Err(serde::de::Error::custom(
-            "has the wrong type (expected a string)",
-        )),
-    }
 }
 
 const HOW_TO: &str = "set DESTINATION__POSTGRES__CREDENTIALS=postgresql://USER:PASSWORD@HOST:5432/DATABASE \

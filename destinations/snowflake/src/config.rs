@@ -20,9 +20,9 @@
 //! `Debug` output, in [`SnowflakeCredentials::display`] or in errors.
 
 use crate::keypair::{KeyPair, KeySource};
+use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
-use sluice_core::config::{ConfigSection, Credentials, Secret};
+use sluice_core::config::{ConfigSection, Credentials, Secret, de};
 use sluice_core::{DestinationConfig, Error, Result};
 use std::fmt;
 
@@ -127,7 +127,7 @@ pub fn settings(config: &DestinationConfig) -> Result<SnowflakeSettings> {
 struct RawSection {
     #[serde(default, rename = "credentials")]
     _credentials: Option<IgnoredAny>,
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     stage_name: Option<String>,
 }
 
@@ -136,47 +136,30 @@ struct RawSection {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCredentials {
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     base_url: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     database: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     username: Option<String>,
     /// The account identifier (dlt's name for it).
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     host: Option<String>,
     /// The account identifier, when `host` is not set.
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     account: Option<String>,
     #[serde(default)]
     password: Option<Secret>,
     #[serde(default)]
     private_key: Option<Secret>,
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     private_key_path: Option<String>,
     #[serde(default)]
     private_key_passphrase: Option<Secret>,
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     warehouse: Option<String>,
-    #[serde(default, deserialize_with = "opt_text")]
+    #[serde(default, deserialize_with = "de::opt_text")]
     role: Option<String>,
-}
-
-/// An optional text setting: a string, or a number or boolean taken as its text (as
-/// [`ConfigSection::get_str`] reads it). A table or a list is refused without showing it.
-fn opt_text<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<String>, D::Error> {
-    match Option::<toml::Value>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(toml::Value::String(s)) => Ok(Some(s)),
-        Some(toml::Value::Integer(i)) => Ok(Some(i.to_string())),
-        Some(toml::Value::Float(f)) => Ok(Some(f.to_string())),
-        Some(toml::Value::Boolean(b)) => Ok(Some(b.to_string())),
-        Some(_) => Err(serde::de::Error::custom(
-            "has the wrong type (expected a string)",
-        )),
-    }
 }
 
 const HOW_TO: &str = "set DESTINATION__SNOWFLAKE__CREDENTIALS=snowflake://USER:PASSWORD@ACCOUNT/DATABASE?warehouse=WH&role=ROLE \

@@ -27,7 +27,7 @@
 
 use super::{ConfigSection, Secret};
 use crate::error::{Error, Result};
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use std::fmt::Display;
 use std::str::FromStr;
@@ -137,17 +137,32 @@ fn bool_from<E: serde::de::Error>(value: toml::Value) -> std::result::Result<boo
     }
 }
 
+/// An optional text setting: a string, or a number or boolean taken as its text (as
+/// [`ConfigSection::get_str`] reads it); use with `#[serde(default)]`. A table or a list is
+/// refused without showing it.
+pub fn opt_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    Option::<toml::Value>::deserialize(deserializer)?
+        .map(text_from)
+        .transpose()
+}
+
+fn text_from<E: serde::de::Error>(value: toml::Value) -> std::result::Result<String, E> {
+    match value {
+        toml::Value::String(s) => Ok(s),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        _ => Err(E::custom("has the wrong type (expected a string)")),
+    }
+}
+
 impl<'de> Deserialize<'de> for Secret {
     /// A secret is any scalar (a numeric PIN is still text); a table or list is refused
     /// without showing it.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        match toml::Value::deserialize(deserializer)? {
-            toml::Value::String(s) => Ok(Secret::new(s)),
-            toml::Value::Integer(i) => Ok(Secret::new(i.to_string())),
-            toml::Value::Float(f) => Ok(Secret::new(f.to_string())),
-            toml::Value::Boolean(b) => Ok(Secret::new(b.to_string())),
-            _ => Err(D::Error::custom("has the wrong type (expected a string)")),
-        }
+        text_from(toml::Value::deserialize(deserializer)?).map(Secret::new)
     }
 }
 
@@ -206,7 +221,10 @@ mod tests {
             .parse::<Section>()
             .unwrap_err()
             .to_string();
-        assert!(e.contains("credentials.port") && !e.contains("70000"), "{e}");
+        assert!(
+            e.contains("credentials.port") && !e.contains("70000"),
+            "{e}"
+        );
         let e = section("[credentials]\nhots = \"db\"")
             .parse::<Section>()
             .unwrap_err()
@@ -216,6 +234,9 @@ mod tests {
             .parse::<Section>()
             .unwrap_err()
             .to_string();
-        assert!(e.contains("credentials.password") && !e.contains("pw\""), "{e}");
+        assert!(
+            e.contains("credentials.password") && !e.contains("pw\""),
+            "{e}"
+        );
     }
 }
