@@ -8,7 +8,7 @@ use arrow::array::{
 };
 use arrow::record_batch::RecordBatch;
 use sluice_core::arrow_types::arrow_schema;
-use sluice_core::destination::{ChainJob, LoadCommit, TableJob};
+use sluice_core::destination::{ChainJob, LoadCommit, StateRecord, TableJob};
 use sluice_core::parquet_io::ParquetFileWriter;
 use sluice_core::schema::{C_DLT_ID, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID};
 use sluice_core::{
@@ -169,7 +169,13 @@ pub async fn load(
     let commit = LoadCommit {
         load_id: job.load_id.clone(),
         schema: schema.clone(),
-        state: None,
+        state: Some(StateRecord {
+            pipeline_name: "shop_pipeline".into(),
+            version: 1,
+            version_hash: format!("h-{}", job.load_id),
+            state: serde_json::json!({"load": job.load_id, "quote": "it's \\ here"}),
+            created_at: "2026-01-01T10:00:00.5Z".into(),
+        }),
     };
     dest.commit_load(&commit).await.unwrap();
     rows
@@ -345,6 +351,11 @@ pub async fn every_type(url: &str, dataset: &str) {
         vec![vec!["0"]]
     );
 
+    let state = dest.stored_state("shop_pipeline").await.unwrap().unwrap();
+    assert_eq!(state.version_hash, "h-1000.3");
+    assert_eq!(state.state["quote"], "it's \\ here");
+    assert_eq!(state.created_at, "2026-01-01T10:00:00.500Z");
+
     let sent = log.statements();
     println!("{} statements sent and parsed", sent.len());
     check_dialect(&sent, &ds);
@@ -356,6 +367,8 @@ pub fn check_dialect(statements: &[String], ds: &str) {
     let mut alters = 0;
     let mut inserts = 0;
     let mut deletes = 0;
+    let mut targets = std::collections::BTreeSet::new();
+    let mut system_types = std::collections::BTreeMap::new();
     for sql in statements {
         let parsed = Parser::parse_sql(&RedshiftSqlDialect {}, sql)
             .unwrap_or_else(|e| panic!("not Redshift SQL ({e}): {sql}"));
@@ -364,6 +377,12 @@ pub fn check_dialect(statements: &[String], ds: &str) {
             Statement::CreateTable(ct) => {
                 creates += 1;
                 let name = ct.name.to_string();
+                if name.contains("_dlt_") {
+                    for c in &ct.columns {
+                        let ty = c.data_type.to_string().to_lowercase();
+                        system_types.insert(format!("{name}.{}", c.name.value), ty);
+                    }
+                }
                 assert!(
                     name.starts_with(&format!("\"{ds}\".")) || ct.temporary,
                     "{name}"
@@ -408,6 +427,7 @@ pub fn check_dialect(statements: &[String], ds: &str) {
             Statement::Insert(insert) => {
                 inserts += 1;
                 let target = insert.table.to_string();
+                targets.insert(target.clone());
                 assert!(
                     target.starts_with(&format!("\"{ds}\"."))
                         || target.starts_with("\"_sluice_stg_"),
@@ -435,6 +455,24 @@ pub fn check_dialect(statements: &[String], ds: &str) {
         "schema, 3 system tables, 2 tables, temp tables: {creates}"
     );
     assert_eq!(alters, 1);
+    for t in ["_dlt_loads", "_dlt_version", "_dlt_pipeline_state"] {
+        assert!(
+            targets.contains(&format!("\"{ds}\".\"{t}\"")),
+            "{t} in {targets:?}"
+        );
+    }
+    // The system tables as dlt lays them out on Redshift.
+    let sys = |t: &str, c: &str| system_types[&format!("\"{ds}\".\"{t}\".{c}")].clone();
+    assert_eq!(sys("_dlt_loads", "load_id"), "varchar(65535)");
+    assert_eq!(sys("_dlt_loads", "status"), "bigint");
+    assert_eq!(sys("_dlt_loads", "inserted_at"), "timestamp with time zone");
+    assert_eq!(sys("_dlt_version", "schema"), "varchar(65535)");
+    assert_eq!(sys("_dlt_version", "version"), "bigint");
+    assert_eq!(sys("_dlt_pipeline_state", "state"), "varchar(65535)");
+    assert_eq!(
+        sys("_dlt_pipeline_state", "created_at"),
+        "timestamp with time zone"
+    );
     assert!(inserts >= 10, "{inserts}");
     assert!(deletes >= 3, "{deletes}");
 }
