@@ -39,6 +39,17 @@ pub struct DestinationConfig {
     pub section: ConfigSection,
 }
 
+impl DestinationConfig {
+    /// The dotted path of the destination's section for messages (`destination.duckdb`), also
+    /// when the section was built without one (by a test or an embedding program).
+    pub fn section_path(&self) -> String {
+        match self.section.path() {
+            "" => format!("destination.{}", self.destination_name),
+            path => path.to_string(),
+        }
+    }
+}
+
 /// A destination config that passed [`DestinationFactory::validate`]: the names and section it
 /// came from, plus the destination's own typed settings, parsed once. `connect` consumes it,
 /// so a destination never parses its section twice and never connects with settings that were

@@ -16,7 +16,6 @@
 //! `credentials` may also be the whole service-account JSON as a string (dlt's native value).
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use sluice_core::config::{GCP_SERVICE_ACCOUNT_KEYS, de};
 use sluice_core::{DestinationConfig, Error, Result, Secret};
 
@@ -127,7 +126,8 @@ struct RawSettings {
 /// `[destination.bigquery.credentials]` as written: the fields of a service-account key file
 /// ([`GCP_SERVICE_ACCOUNT_KEYS`]) and [`CREDENTIALS`].
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+// No deny_unknown_fields: `reject_unknown_keys` has refused unknown keys already, and the
+// fields of a pasted key file that are not needed are accepted there and ignored here.
 struct RawCredentials {
     project_id: Option<String>,
     private_key: Option<Secret>,
@@ -136,19 +136,6 @@ struct RawCredentials {
     token_uri: Option<String>,
     access_token: Option<Secret>,
     api_endpoint: Option<String>,
-    /// Fields of a key file that are accepted and not needed.
-    #[serde(rename = "type")]
-    _type: Option<IgnoredAny>,
-    #[serde(rename = "client_id")]
-    _client_id: Option<IgnoredAny>,
-    #[serde(rename = "auth_uri")]
-    _auth_uri: Option<IgnoredAny>,
-    #[serde(rename = "auth_provider_x509_cert_url")]
-    _auth_provider_x509_cert_url: Option<IgnoredAny>,
-    #[serde(rename = "client_x509_cert_url")]
-    _client_x509_cert_url: Option<IgnoredAny>,
-    #[serde(rename = "universe_domain")]
-    _universe_domain: Option<IgnoredAny>,
 }
 
 impl BigQuerySettings {

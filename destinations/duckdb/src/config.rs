@@ -126,7 +126,7 @@ impl DuckDbSettings {
                 .transpose()?,
             _ => None,
         };
-        let key = format!("{}.credentials", section_path(config));
+        let key = format!("{}.credentials", config.section_path());
         let raw = match &section_raw.credentials {
             None => None,
             Some(toml::Value::String(s)) => Some((s.clone(), key.clone())),
@@ -295,15 +295,6 @@ fn read_pragmas(value: Option<&toml::Value>, key: &str) -> Result<Vec<String>> {
             ))),
         })
         .collect()
-}
-
-fn section_path(config: &DestinationConfig) -> String {
-    let p = config.section.path();
-    if p.is_empty() {
-        format!("destination.{}", config.destination_name)
-    } else {
-        p.to_string()
-    }
 }
 
 fn parse_database(value: &str, key: &str, working_dir: &Path) -> Result<DatabaseLocation> {

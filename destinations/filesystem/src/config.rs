@@ -154,7 +154,8 @@ struct RawSettings {
 /// `[destination.filesystem.credentials]` as written: [`CREDENTIALS`] for S3 and Azure, the
 /// service-account fields ([`GCP_SERVICE_ACCOUNT_KEYS`]) for GCS.
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+// No deny_unknown_fields: `reject_unknown_keys` has refused unknown keys already, and the
+// fields of a pasted key file that are not needed are accepted there and ignored here.
 struct RawCredentials {
     aws_access_key_id: Option<Secret>,
     aws_secret_access_key: Option<Secret>,
@@ -168,21 +169,6 @@ struct RawCredentials {
     private_key: Option<Secret>,
     private_key_id: Option<String>,
     project_id: Option<String>,
-    /// Fields of a GCP key file that are accepted and not needed.
-    #[serde(rename = "type")]
-    _type: Option<IgnoredAny>,
-    #[serde(rename = "client_id")]
-    _client_id: Option<IgnoredAny>,
-    #[serde(rename = "auth_uri")]
-    _auth_uri: Option<IgnoredAny>,
-    #[serde(rename = "token_uri")]
-    _token_uri: Option<IgnoredAny>,
-    #[serde(rename = "auth_provider_x509_cert_url")]
-    _auth_provider_x509_cert_url: Option<IgnoredAny>,
-    #[serde(rename = "client_x509_cert_url")]
-    _client_x509_cert_url: Option<IgnoredAny>,
-    #[serde(rename = "universe_domain")]
-    _universe_domain: Option<IgnoredAny>,
 }
 
 impl FilesystemSettings {
@@ -196,7 +182,7 @@ impl FilesystemSettings {
             Some(c) => c.parse()?,
             None => RawCredentials::default(),
         };
-        let path = section_path(config);
+        let path = config.section_path();
         let raw_url = raw.bucket_url.ok_or_else(|| {
             Error::config(format!(
                 "{path}.bucket_url is missing: set it to where the files go, e.g. \
@@ -340,15 +326,6 @@ impl FilesystemSettings {
             .collect();
         parts.push(&self.dataset);
         ObjectPath::from_iter(parts)
-    }
-}
-
-fn section_path(config: &DestinationConfig) -> String {
-    let p = config.section.path();
-    if p.is_empty() {
-        format!("destination.{}", config.destination_name)
-    } else {
-        p.to_string()
     }
 }
 
