@@ -2,14 +2,14 @@
 //!
 //! The column types come from the server's description of the statement when it can give one
 //! (outside a load only: a failed type lookup would abort the load's transaction): bigint,
-//! integer, smallint, real and double precision, boolean, date and timestamps become the
-//! matching Arrow types; everything else (varchar, numeric, super, varbyte, time) is UTF-8 text
-//! exactly as Redshift prints it.
+//! integer, smallint, real and double precision, boolean, date, timestamps and bytea become the
+//! matching Arrow types; everything else (varchar, numeric, super, time, and Redshift's varbyte,
+//! whose type the client does not know) is UTF-8 text exactly as the server prints it.
 
 use crate::error::db_error;
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int16Builder,
-    Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
+    Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
@@ -126,8 +126,26 @@ fn column<'a>(
             |v| micros(v, true)?
         ),
         Some(&Type::TIMESTAMP) => build!(TimestampMicrosecondBuilder::new(), |v| micros(v, false)?),
+        Some(&Type::BYTEA) => build!(BinaryBuilder::new(), |v| hex_bytes(v)?),
         _ => build!(StringBuilder::new(), |v| v),
     })
+}
+
+/// Binary text output as bytes: hex with Postgres' `\x` prefix, or plain hex.
+fn hex_bytes(v: &str) -> Result<Vec<u8>> {
+    let hex = v.strip_prefix("\\x").unwrap_or(v);
+    let bad = || Error::destination("unexpected binary value in a query result");
+    if hex.len() % 2 != 0 {
+        return Err(bad());
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+                .ok_or_else(bad)
+        })
+        .collect()
 }
 
 /// The text rows of a query sent with the simple protocol (for the destination's own reads).
@@ -187,6 +205,16 @@ mod tests {
                 .value(0),
             1
         );
+        let a = column(
+            Some(&Type::BYTEA),
+            [Some("\\x00ff"), Some("0a")].into_iter(),
+        )
+        .unwrap();
+        let b = a
+            .as_any()
+            .downcast_ref::<arrow::array::BinaryArray>()
+            .unwrap();
+        assert_eq!((b.value(0), b.value(1)), (&[0u8, 255][..], &[10u8][..]));
         let a = column(None, [Some("x")].into_iter()).unwrap();
         assert_eq!(a.data_type(), &ArrowType::Utf8);
     }
