@@ -135,7 +135,7 @@ fn column<'a>(
 fn hex_bytes(v: &str) -> Result<Vec<u8>> {
     let hex = v.strip_prefix("\\x").unwrap_or(v);
     let bad = || Error::destination("unexpected binary value in a query result");
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(bad());
     }
     (0..hex.len())
