@@ -10,7 +10,6 @@
 use serde::Deserialize;
 use sluice_core::config::{ConfigSection, Credentials, Secret, de, redact_url};
 use sluice_core::{DestinationConfig, Error, Result};
-use std::fmt;
 use std::time::Duration;
 
 /// Keys accepted in `[destination.postgres]` (besides `credentials`).
@@ -63,7 +62,8 @@ impl SslMode {
 }
 
 /// Resolved connection settings.
-#[derive(Clone, PartialEq, Eq)]
+// Debug is derived: passwords and keys are `Secret`s, which show as ***.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct PgCredentials {
     /// Database name.
     pub database: String,
@@ -79,20 +79,6 @@ pub struct PgCredentials {
     pub connect_timeout: u64,
     /// TLS mode.
     pub sslmode: SslMode,
-}
-
-impl fmt::Debug for PgCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgCredentials")
-            .field("database", &self.database)
-            .field("username", &self.username)
-            .field("password", &self.password)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("sslmode", &self.sslmode)
-            .finish()
-    }
 }
 
 /// Resolve the settings of a destination config (no I/O): unknown keys are rejected, the

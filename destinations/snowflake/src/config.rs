@@ -24,7 +24,6 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use sluice_core::config::{ConfigSection, Credentials, Secret, de};
 use sluice_core::{DestinationConfig, Error, Result};
-use std::fmt;
 
 /// Keys accepted in `[destination.snowflake]` (besides `credentials`).
 pub const SETTINGS: &[&str] = &["stage_name"];
@@ -44,7 +43,8 @@ pub const CREDENTIALS: &[&str] = &[
 ];
 
 /// Resolved Snowflake connection settings.
-#[derive(Clone, PartialEq, Eq)]
+// Debug is derived: passwords and keys are `Secret`s, which show as ***.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct SnowflakeCredentials {
     /// Database to load into.
     pub database: String,
@@ -68,23 +68,6 @@ pub struct SnowflakeCredentials {
     pub role: Option<String>,
     /// Where the service is: `https://{account}.snowflakecomputing.com` unless overridden.
     pub base_url: String,
-}
-
-impl fmt::Debug for SnowflakeCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SnowflakeCredentials")
-            .field("database", &self.database)
-            .field("username", &self.username)
-            .field("password", &self.password)
-            .field("private_key", &self.private_key)
-            .field("private_key_path", &self.private_key_path)
-            .field("private_key_passphrase", &self.private_key_passphrase)
-            .field("account", &self.account)
-            .field("warehouse", &self.warehouse)
-            .field("role", &self.role)
-            .field("base_url", &self.base_url)
-            .finish()
-    }
 }
 
 /// Settings of a Snowflake destination.
