@@ -9,12 +9,17 @@ pub fn run(args: DestinationsArgs) -> anyhow::Result<()> {
         None => {
             for f in registry.factories() {
                 let c = f.capabilities();
+                let merges: Vec<String> = c
+                    .merge_strategies
+                    .iter()
+                    .map(|s| format!("{s:?}").to_lowercase())
+                    .collect();
                 println!(
-                    "{:<12} identifiers up to {} chars, {} files, transactions: {}",
+                    "{:<12} identifiers up to {} chars, transactions: {}, merge: {}",
                     f.name(),
                     c.max_identifier_length,
-                    c.preferred_file_format.extension(),
-                    if c.supports_transactions { "yes" } else { "no" }
+                    if c.supports_transactions { "yes" } else { "no" },
+                    if merges.is_empty() { "appends".to_string() } else { merges.join(", ") }
                 );
             }
             println!("\n`sluice destinations describe NAME` shows how to configure one.");

@@ -43,7 +43,10 @@ pub const MAX_DECIMAL_PRECISION: u32 = 38;
 /// scale means scale 0).
 pub fn decimal_precision(column: &Column) -> (u8, i8) {
     match column.precision {
-        Some(p) => (p.min(MAX_DECIMAL_PRECISION) as u8, column.scale.unwrap_or(0) as i8),
+        Some(p) => (
+            p.min(MAX_DECIMAL_PRECISION) as u8,
+            column.scale.unwrap_or(0) as i8,
+        ),
         None => DEFAULT_DECIMAL,
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The core never branches on a destination's name. It asks the destination's capabilities
 //! instead: how long identifiers may be, how they fold case, how types are spelled in SQL,
-//! which file format the bulk path prefers, whether a load can be one transaction.
+//! whether a load can be one transaction, which merges it implements. Load packages are always
+//! Parquet: a destination that loads another format (BigQuery's NDJSON) converts on its side.
 
 use crate::naming::NamingConvention;
 use crate::schema::{Column, MergeStrategy};
@@ -65,15 +66,11 @@ pub struct Capabilities {
     pub max_column_identifier_length: usize,
     /// Case folding applied to identifiers before quoting.
     pub casefold: CaseFold,
-    /// Whether identifiers that differ only in case are distinct.
-    pub case_sensitive: bool,
     /// Character that quotes identifiers in SQL (`"` or `` ` ``). Inside an identifier it is doubled
     /// (or backslash-escaped when [`Capabilities::escape_quote_with_backslash`] is set).
     pub identifier_quote: char,
     /// Escape the quote character inside identifiers with a backslash instead of doubling it.
     pub escape_quote_with_backslash: bool,
-    /// Preferred format of load files.
-    pub preferred_file_format: FileFormat,
     /// Whether schema changes, data and the load record commit in one transaction.
     pub supports_transactions: bool,
     /// Merge strategies the destination implements. The pipeline refuses a merge with any other
@@ -104,10 +101,8 @@ impl Default for Capabilities {
             max_identifier_length: usize::MAX,
             max_column_identifier_length: usize::MAX,
             casefold: CaseFold::None,
-            case_sensitive: true,
             identifier_quote: '"',
             escape_quote_with_backslash: false,
-            preferred_file_format: FileFormat::Parquet,
             supports_transactions: false,
             merge_strategies: Vec::new(),
             max_decimal_precision: 38,

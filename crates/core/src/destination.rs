@@ -79,6 +79,15 @@ impl ValidatedConfig {
         }
     }
 
+    /// Parse `config` with a destination's settings parser (`validate` in one line:
+    /// `ValidatedConfig::parse(config, MySettings::resolve)`).
+    pub fn parse<T: Any + Send + Sync>(
+        config: &DestinationConfig,
+        parse: impl FnOnce(&DestinationConfig) -> Result<T>,
+    ) -> Result<Self> {
+        Ok(Self::new(config.clone(), parse(config)?))
+    }
+
     /// The config it was validated from.
     pub fn config(&self) -> &DestinationConfig {
         &self.config
@@ -149,6 +158,17 @@ pub struct ConfigKeys {
     pub settings: Vec<&'static str>,
     /// Keys of `[destination.<name>.credentials]`.
     pub credentials: Vec<&'static str>,
+}
+
+impl ConfigKeys {
+    /// The keys of the section and those of its credentials table (given as several lists,
+    /// say a destination's own and a key file's).
+    pub fn new(settings: &[&'static str], credentials: &[&[&'static str]]) -> Self {
+        Self {
+            settings: settings.to_vec(),
+            credentials: credentials.concat(),
+        }
+    }
 }
 
 /// One table of a load: its current schema and the package files holding its rows.

@@ -612,7 +612,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::capabilities::{CaseFold, FileFormat, standard_sql_type};
+    use crate::capabilities::{CaseFold, standard_sql_type};
     use crate::destination::ChainDisposition;
     use crate::destination::TableJob;
     use crate::schema::MergeStrategy;
@@ -622,10 +622,8 @@ mod tests {
             max_identifier_length: 63,
             max_column_identifier_length: 63,
             casefold: fold,
-            case_sensitive: true,
             identifier_quote: '"',
             escape_quote_with_backslash: false,
-            preferred_file_format: FileFormat::Parquet,
             supports_transactions: true,
             merge_strategies: vec![MergeStrategy::DeleteInsert],
             max_decimal_precision: 38,

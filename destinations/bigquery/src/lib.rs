@@ -61,7 +61,6 @@ pub use jobs::{JobError, JobState};
 pub use types::{bigquery_sql_type, bq_literal};
 
 use async_trait::async_trait;
-use sluice_core::capabilities::FileFormat;
 use sluice_core::{
     Capabilities, Destination, DestinationConfig, DestinationFactory, MergeStrategy, Result,
     ValidatedConfig,
@@ -94,7 +93,6 @@ pub fn capabilities() -> Capabilities {
         max_column_identifier_length: 300,
         identifier_quote: '`',
         escape_quote_with_backslash: true,
-        preferred_file_format: FileFormat::Jsonl,
         merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
         max_decimal_precision: 76,
         max_columns_per_table: Some(10_000),
@@ -114,10 +112,7 @@ impl DestinationFactory for BigQueryFactory {
     }
 
     fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        Ok(ValidatedConfig::new(
-            config.clone(),
-            BigQuerySettings::resolve(config)?,
-        ))
+        ValidatedConfig::parse(config, BigQuerySettings::resolve)
     }
 
     async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
@@ -126,14 +121,9 @@ impl DestinationFactory for BigQueryFactory {
     }
 
     fn config_keys(&self) -> sluice_core::ConfigKeys {
-        sluice_core::ConfigKeys {
-            settings: config::SETTINGS.to_vec(),
-            credentials: [
-                config::CREDENTIALS,
-                sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS,
-            ]
-            .concat(),
-        }
+        // A service-account key file may be pasted whole into the credentials table.
+        let key_file = sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS;
+        sluice_core::ConfigKeys::new(config::SETTINGS, &[config::CREDENTIALS, key_file])
     }
 
     fn example_config(&self) -> &'static str {
@@ -150,7 +140,6 @@ mod tests {
         let c = capabilities();
         assert_eq!(c.identifier_quote, '`');
         assert_eq!(c.max_column_identifier_length, 300);
-        assert_eq!(c.preferred_file_format, FileFormat::Jsonl);
         assert_eq!(BigQueryFactory.name(), NAME);
     }
 }

@@ -74,7 +74,6 @@ pub fn capabilities() -> Capabilities {
     Capabilities {
         max_identifier_length: 65536,
         max_column_identifier_length: 65536,
-        case_sensitive: false,
         supports_transactions: true,
         merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
         type_mapper: duckdb_sql_type,
@@ -93,10 +92,7 @@ impl DestinationFactory for DuckDbFactory {
     }
 
     fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        Ok(ValidatedConfig::new(
-            config.clone(),
-            DuckDbSettings::resolve(config)?,
-        ))
+        ValidatedConfig::parse(config, DuckDbSettings::resolve)
     }
 
     async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
@@ -105,10 +101,7 @@ impl DestinationFactory for DuckDbFactory {
     }
 
     fn config_keys(&self) -> sluice_core::ConfigKeys {
-        sluice_core::ConfigKeys {
-            settings: config::SETTINGS.to_vec(),
-            credentials: config::CREDENTIALS.to_vec(),
-        }
+        sluice_core::ConfigKeys::new(config::SETTINGS, &[config::CREDENTIALS])
     }
 
     fn example_config(&self) -> &'static str {

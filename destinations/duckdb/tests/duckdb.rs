@@ -847,7 +847,6 @@ async fn in_memory_database() {
     assert!(!tmp.path().join("pipe.duckdb").exists());
     let caps = DuckDbFactory.capabilities();
     assert_eq!(caps.max_identifier_length, 65536);
-    assert!(!caps.case_sensitive);
     assert_eq!(caps.sql_type(&Column::new("x", DataType::Double)), "DOUBLE");
 }
 

@@ -117,10 +117,7 @@ impl DestinationFactory for FilesystemFactory {
     }
 
     fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        Ok(ValidatedConfig::new(
-            config.clone(),
-            FilesystemSettings::resolve(config)?,
-        ))
+        ValidatedConfig::parse(config, FilesystemSettings::resolve)
     }
 
     async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
@@ -131,14 +128,9 @@ impl DestinationFactory for FilesystemFactory {
     }
 
     fn config_keys(&self) -> sluice_core::ConfigKeys {
-        sluice_core::ConfigKeys {
-            settings: config::SETTINGS.to_vec(),
-            credentials: [
-                config::CREDENTIALS,
-                sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS,
-            ]
-            .concat(),
-        }
+        // A service-account key file may be pasted whole into the credentials table.
+        let key_file = sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS;
+        sluice_core::ConfigKeys::new(config::SETTINGS, &[config::CREDENTIALS, key_file])
     }
 
     fn example_config(&self) -> &'static str {

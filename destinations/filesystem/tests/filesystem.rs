@@ -1151,10 +1151,8 @@ fn factory_names_and_capabilities() {
     assert_eq!(FilesystemFactory.name(), "filesystem");
     let caps = FilesystemFactory.capabilities();
     assert!(!caps.supports_transactions);
-    assert!(caps.case_sensitive);
     assert!(caps.merge_strategies.is_empty());
     assert_eq!(caps.max_identifier_length, 65536);
-    assert_eq!(caps.preferred_file_format, sluice_core::FileFormat::Parquet);
 }
 
 #[test]

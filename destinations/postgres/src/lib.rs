@@ -100,10 +100,7 @@ impl DestinationFactory for PostgresFactory {
     }
 
     fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        Ok(ValidatedConfig::new(
-            config.clone(),
-            config::settings(config)?,
-        ))
+        ValidatedConfig::parse(config, config::settings)
     }
 
     async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
@@ -113,10 +110,7 @@ impl DestinationFactory for PostgresFactory {
     }
 
     fn config_keys(&self) -> sluice_core::ConfigKeys {
-        sluice_core::ConfigKeys {
-            settings: config::SETTINGS.to_vec(),
-            credentials: config::CREDENTIALS.to_vec(),
-        }
+        sluice_core::ConfigKeys::new(config::SETTINGS, &[config::CREDENTIALS])
     }
 
     fn example_config(&self) -> &'static str {

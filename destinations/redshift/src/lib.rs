@@ -123,7 +123,6 @@ pub fn capabilities() -> Capabilities {
         max_identifier_length: 127,
         max_column_identifier_length: 127,
         casefold: CaseFold::Lower,
-        case_sensitive: false,
         supports_transactions: true,
         merge_strategies: vec![MergeStrategy::DeleteInsert],
         max_columns_per_table: Some(1600),

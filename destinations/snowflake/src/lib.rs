@@ -110,7 +110,7 @@ impl DestinationFactory for SnowflakeFactory {
     }
 
     fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        Ok(ValidatedConfig::new(config.clone(), settings(config)?))
+        ValidatedConfig::parse(config, settings)
     }
 
     async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
@@ -119,10 +119,7 @@ impl DestinationFactory for SnowflakeFactory {
     }
 
     fn config_keys(&self) -> sluice_core::ConfigKeys {
-        sluice_core::ConfigKeys {
-            settings: config::SETTINGS.to_vec(),
-            credentials: config::CREDENTIALS.to_vec(),
-        }
+        sluice_core::ConfigKeys::new(config::SETTINGS, &[config::CREDENTIALS])
     }
 
     fn example_config(&self) -> &'static str {

@@ -58,7 +58,6 @@ struct Settings {
 /// SQLite's capabilities.
 pub fn capabilities() -> Capabilities {
     Capabilities {
-        case_sensitive: false,
         supports_transactions: true,
         merge_strategies: vec![MergeStrategy::DeleteInsert],
         type_mapper: sqlite_type,
