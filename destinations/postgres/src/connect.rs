@@ -6,34 +6,32 @@ use crate::error::connect_error;
 use sluice_core::{Error, Result};
 use std::sync::Arc;
 
-/// Open a connection and spawn its driver task. Errors never contain the password.
+/// Open a connection with `creds` and spawn its driver task. Errors never contain the password.
 pub(crate) async fn connect(creds: &PgCredentials) -> Result<tokio_postgres::Client> {
-    let config = creds.pg_config();
-    let where_ = creds.display_url();
-    let client = if creds.sslmode == SslMode::Disable {
-        let (client, conn) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| connect_error(&where_, e))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("postgres connection closed: {e}");
-            }
-        });
-        client
-    } else {
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config()?);
-        let (client, conn) = config
-            .connect(tls)
-            .await
-            .map_err(|e| connect_error(&where_, e))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("postgres connection closed: {e}");
-            }
-        });
-        client
-    };
+    let tls = creds.sslmode != SslMode::Disable;
+    connect_to("postgres", &creds.pg_config(), tls, &creds.display_url()).await
+}
+
+/// Open a connection to a server that speaks the Postgres protocol (`server` names it in
+/// messages: `postgres`, `redshift`), with TLS (encrypting, not verifying, as libpq's
+/// `sslmode=prefer` and `require`) or without, and spawn its driver task. `where_` is the
+/// server's URL without the password, for messages.
+pub async fn connect_to(
+    server: &'static str,
+    config: &tokio_postgres::Config,
+    tls: bool,
+    where_: &str,
+) -> Result<tokio_postgres::Client> {
+    let failed = |e| connect_error(server, where_, e);
+    let closed = move |e: tokio_postgres::Error| tracing::debug!("{server} connection closed: {e}");
+    if !tls {
+        let (client, conn) = config.connect(tokio_postgres::NoTls).await.map_err(failed)?;
+        tokio::spawn(async move { conn.await.map_err(closed) });
+        return Ok(client);
+    }
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config()?);
+    let (client, conn) = config.connect(tls).await.map_err(failed)?;
+    tokio::spawn(async move { conn.await.map_err(closed) });
     Ok(client)
 }
 

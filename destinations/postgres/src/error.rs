@@ -1,11 +1,13 @@
-//! Turning tokio-postgres errors into sluice errors of the right kind.
+//! Turning tokio-postgres errors into sluice errors of the right kind (shared with the
+//! Redshift destination through [`crate::wire`]).
 
 use sluice_core::{Error, ErrorKind};
 
-/// The kind of a tokio-postgres error: a lost connection, a timeout or a server that is
-/// shutting down or overloaded is [`ErrorKind::Transient`]; a rejected statement is
+/// The kind of a tokio-postgres error: a lost connection, a timeout, a server that is
+/// shutting down or overloaded, or a serialization conflict (Postgres' `40001`, Redshift's
+/// "Serializable isolation violation") is [`ErrorKind::Transient`]; a rejected statement is
 /// [`ErrorKind::Destination`].
-pub(crate) fn classify(e: &tokio_postgres::Error) -> ErrorKind {
+pub fn classify(e: &tokio_postgres::Error) -> ErrorKind {
     if let Some(db) = e.as_db_error() {
         let code = db.code().code();
         // 08: connection exception; 53: insufficient resources; 57P01-03: shutdown / cannot
@@ -13,6 +15,7 @@ pub(crate) fn classify(e: &tokio_postgres::Error) -> ErrorKind {
         if code.starts_with("08")
             || code.starts_with("53")
             || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+            || db.message().contains("Serializable isolation violation")
         {
             return ErrorKind::Transient;
         }
@@ -34,8 +37,9 @@ pub(crate) fn classify(e: &tokio_postgres::Error) -> ErrorKind {
     ErrorKind::Transient
 }
 
-/// A sluice error for a failed operation on the server, with context.
-pub(crate) fn pg_error(context: impl Into<String>, e: tokio_postgres::Error) -> Error {
+/// A sluice error for a failed operation on the server: `context`, then the server's
+/// severity, message, detail and SQLSTATE.
+pub fn pg_error(context: impl Into<String>, e: tokio_postgres::Error) -> Error {
     let kind = classify(&e);
     let mut message = context.into();
     if let Some(db) = e.as_db_error() {
@@ -52,20 +56,17 @@ pub(crate) fn pg_error(context: impl Into<String>, e: tokio_postgres::Error) -> 
     Error::new(kind, message).with_source(e)
 }
 
-/// A sluice error for a failed connection to `where_` (a URL without the password): a
-/// rejected login or an unknown database is a [`ErrorKind::Config`] error.
-pub(crate) fn connect_error(where_: &str, e: tokio_postgres::Error) -> Error {
-    let base = classify(&e);
-    let kind = if let Some(db) = e.as_db_error() {
+/// A sluice error for a failed connection to `server` at `where_` (a URL without the
+/// password): a rejected login or an unknown database is a [`ErrorKind::Config`] error.
+pub fn connect_error(server: &str, where_: &str, e: tokio_postgres::Error) -> Error {
+    let kind = match e.as_db_error().map(|db| db.code().code()) {
         // 28xxx: invalid authorization (wrong password, unknown role); 3D000: unknown database.
-        let code = db.code().code();
-        if code.starts_with("28") || code == "3D000" {
-            ErrorKind::Config
-        } else {
-            base
-        }
-    } else {
-        base
+        Some(code) if code.starts_with("28") || code == "3D000" => ErrorKind::Config,
+        _ => classify(&e),
     };
-    Error::new(kind, format!("cannot connect to postgres at {where_}")).with_source(e)
+    let detail = e
+        .as_db_error()
+        .map(|db| format!(": {} (SQLSTATE {})", db.message(), db.code().code()))
+        .unwrap_or_default();
+    Error::new(kind, format!("cannot connect to {server} at {where_}{detail}")).with_source(e)
 }

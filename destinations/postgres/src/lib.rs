@@ -44,6 +44,14 @@ pub use config::{PgCredentials, SslMode};
 pub use destination::PostgresDestination;
 pub use types::postgres_sql_type;
 
+/// The Postgres wire protocol pieces that another destination on it uses (Redshift, as dlt's
+/// Redshift builds on its Postgres client): connecting with or without TLS, and the mapping
+/// of tokio-postgres errors with the server's SQLSTATE.
+pub mod wire {
+    pub use crate::connect::connect_to;
+    pub use crate::error::{classify, connect_error, pg_error};
+}
+
 use async_trait::async_trait;
 use sluice_core::capabilities::{Capabilities, CaseFold};
 use sluice_core::schema::MergeStrategy;
