@@ -46,7 +46,7 @@ impl SslMode {
             "allow" | "prefer" => Ok(Self::Prefer),
             "require" => Ok(Self::Require),
             other => Err(Error::config(format!(
-                "unsupported postgres sslmode '{other}': use disable, prefer or require"
+                "unsupported sslmode '{other}': use disable, prefer or require"
             ))),
         }
     }
@@ -58,6 +58,40 @@ impl SslMode {
             Self::Prefer => "prefer",
             Self::Require => "require",
         }
+    }
+}
+
+/// What differs between servers that speak the Postgres protocol, as far as their
+/// credentials go: the name in messages and environment variables, the default port and the
+/// URL schemes (the first is the one shown). The Redshift destination reads its credentials
+/// with its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Server {
+    /// The destination's name (`postgres`): messages, `DESTINATION__<NAME>__CREDENTIALS`.
+    pub name: &'static str,
+    /// The port when none is given.
+    pub default_port: u16,
+    /// Accepted URL schemes, without `://`; the first is shown.
+    pub schemes: &'static [&'static str],
+}
+
+/// Postgres: port 5432, `postgresql://` (or `postgres://`) URLs.
+pub const POSTGRES: Server = Server {
+    name: "postgres",
+    default_port: 5432,
+    schemes: &["postgresql", "postgres"],
+};
+
+impl Server {
+    /// How to give credentials, for messages.
+    fn how_to(&self) -> String {
+        let (name, scheme, port) = (self.name, self.schemes[0], self.default_port);
+        format!(
+            "set DESTINATION__{}__CREDENTIALS={scheme}://USER:PASSWORD@HOST:{port}/DATABASE \
+             or the fields database, username, password, host, port under \
+             [destination.{name}.credentials] in .sluice/secrets.toml",
+            name.to_uppercase()
+        )
     }
 }
 
@@ -79,6 +113,8 @@ pub struct PgCredentials {
     pub connect_timeout: u64,
     /// TLS mode.
     pub sslmode: SslMode,
+    /// The server these credentials are for (messages and [`Self::display_url`]).
+    pub server: Server,
 }
 
 /// Resolve the settings of a destination config (no I/O): unknown keys are rejected, the
@@ -115,21 +151,23 @@ struct RawCredentials {
     sslmode: Option<String>,
 }
 
-const HOW_TO: &str = "set DESTINATION__POSTGRES__CREDENTIALS=postgresql://USER:PASSWORD@HOST:5432/DATABASE \
-or the fields database, username, password, host, port under [destination.postgres.credentials] in .sluice/secrets.toml";
-
 impl PgCredentials {
     /// Read credentials from a `[destination.postgres]` section. The error names every missing
     /// or wrong setting and how to provide it; it never contains the password.
     pub fn from_section(section: &ConfigSection) -> Result<Self> {
-        match section.credentials("postgres", HOW_TO)? {
-            Credentials::Url(url) => Self::parse_url(url.expose())
+        Self::from_section_of(&POSTGRES, section)
+    }
+
+    /// Read credentials of `server` from its `[destination.<name>]` section.
+    pub fn from_section_of(server: &Server, section: &ConfigSection) -> Result<Self> {
+        match section.credentials(server.name, &server.how_to())? {
+            Credentials::Url(url) => Self::parse_url_of(server, url.expose())
                 .map_err(|e| e.context(format!("{}.credentials", section.path()))),
-            Credentials::Fields(creds) => Self::from_fields(&creds),
+            Credentials::Fields(creds) => Self::from_fields(server, &creds),
         }
     }
 
-    fn from_fields(creds: &ConfigSection) -> Result<Self> {
+    fn from_fields(server: &Server, creds: &ConfigSection) -> Result<Self> {
         let path = creds.path().to_string();
         let raw: RawCredentials = creds.parse()?;
         let mut missing = Vec::new();
@@ -145,14 +183,17 @@ impl PgCredentials {
         let host = field("host", raw.host);
         if !missing.is_empty() {
             return Err(Error::config(format!(
-                "postgres credentials are incomplete: missing {} in [{path}] \
-                 (for example DESTINATION__POSTGRES__CREDENTIALS__{}=…); or {HOW_TO}",
+                "{} credentials are incomplete: missing {} in [{path}] \
+                 (for example DESTINATION__{}__CREDENTIALS__{}=…); or {}",
+                server.name,
                 missing.join(", "),
-                missing[0].to_uppercase()
+                server.name.to_uppercase(),
+                missing[0].to_uppercase(),
+                server.how_to()
             )));
         }
         let port = match raw.port {
-            None => 5432,
+            None => server.default_port,
             Some(p) if (1..=65535).contains(&p) => p as u16,
             Some(p) => {
                 return Err(Error::config(format!(
@@ -173,21 +214,30 @@ impl PgCredentials {
             port,
             connect_timeout,
             sslmode,
+            server: *server,
         })
     }
 
     /// Parse a `postgresql://user:password@host:port/database?connect_timeout=15&sslmode=…` string.
     pub fn parse_url(url: &str) -> Result<Self> {
+        Self::parse_url_of(&POSTGRES, url)
+    }
+
+    /// Parse a connection string of `server` (any of its schemes).
+    pub fn parse_url_of(server: &Server, url: &str) -> Result<Self> {
         let shown = redact_url(url);
+        let schemes: Vec<String> = server.schemes.iter().map(|s| format!("{s}://")).collect();
         let bad = |why: &str| {
             Error::config(format!(
-                "invalid postgres connection string '{shown}': {why} (expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
+                "invalid {} connection string '{shown}': {why} (expected \
+                 {}USER:PASSWORD@HOST:PORT/DATABASE)",
+                server.name, schemes[0]
             ))
         };
-        let rest = url
-            .strip_prefix("postgresql://")
-            .or_else(|| url.strip_prefix("postgres://"))
-            .ok_or_else(|| bad("it must start with postgresql://"))?;
+        let rest = schemes
+            .iter()
+            .find_map(|s| url.strip_prefix(s.as_str()))
+            .ok_or_else(|| bad(&format!("it must start with {}", schemes.join(" or "))))?;
         let (main, query) = match rest.split_once('?') {
             Some((m, q)) => (m, Some(q)),
             None => (rest, None),
@@ -217,7 +267,7 @@ impl PgCredentials {
             }
         };
         let port = match port {
-            None | Some("") => 5432,
+            None | Some("") => server.default_port,
             Some(p) => p
                 .parse::<u16>()
                 .ok()
@@ -232,6 +282,7 @@ impl PgCredentials {
             port,
             connect_timeout: 15,
             sslmode: SslMode::default(),
+            server: *server,
         };
         for pair in query
             .unwrap_or_default()
@@ -287,13 +338,13 @@ impl PgCredentials {
             format!("{}:***", self.username)
         };
         redact_url(&format!(
-            "postgresql://{user}@{host}:{}/{}",
-            self.port, self.database
+            "{}://{user}@{host}:{}/{}",
+            self.server.schemes[0], self.port, self.database
         ))
     }
 
     /// The tokio-postgres configuration.
-    pub(crate) fn pg_config(&self) -> tokio_postgres::Config {
+    pub fn pg_config(&self) -> tokio_postgres::Config {
         let mut c = tokio_postgres::Config::new();
         c.host(&self.host)
             .port(self.port)
