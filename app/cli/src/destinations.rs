@@ -19,7 +19,11 @@ pub fn run(args: DestinationsArgs) -> anyhow::Result<()> {
                     f.name(),
                     c.max_identifier_length,
                     if c.supports_transactions { "yes" } else { "no" },
-                    if merges.is_empty() { "appends".to_string() } else { merges.join(", ") }
+                    if merges.is_empty() {
+                        "appends".to_string()
+                    } else {
+                        merges.join(", ")
+                    }
                 );
             }
             println!("\n`sluice destinations describe NAME` shows how to configure one.");

@@ -181,11 +181,11 @@ mod tests {
             max_decimal_precision: 76,
             ..caps(strategies, None)
         };
-        let msg = check(&schema, &wide, "pg")
-            .unwrap_err()
-            .to_string();
+        let msg = check(&schema, &wide, "pg").unwrap_err().to_string();
         assert!(
-            msg.contains("table orders: column amount is a decimal of precision 40, more than the 38"),
+            msg.contains(
+                "table orders: column amount is a decimal of precision 40, more than the 38"
+            ),
             "{msg}"
         );
     }

@@ -25,7 +25,10 @@ pub async fn connect_to(
     let failed = |e| connect_error(server, where_, e);
     let closed = move |e: tokio_postgres::Error| tracing::debug!("{server} connection closed: {e}");
     if !tls {
-        let (client, conn) = config.connect(tokio_postgres::NoTls).await.map_err(failed)?;
+        let (client, conn) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(failed)?;
         tokio::spawn(async move { conn.await.map_err(closed) });
         return Ok(client);
     }

@@ -68,5 +68,9 @@ pub fn connect_error(server: &str, where_: &str, e: tokio_postgres::Error) -> Er
         .as_db_error()
         .map(|db| format!(": {} (SQLSTATE {})", db.message(), db.code().code()))
         .unwrap_or_default();
-    Error::new(kind, format!("cannot connect to {server} at {where_}{detail}")).with_source(e)
+    Error::new(
+        kind,
+        format!("cannot connect to {server} at {where_}{detail}"),
+    )
+    .with_source(e)
 }

@@ -40,7 +40,7 @@ mod read;
 mod types;
 
 pub use config::{CREDENTIALS, SETTINGS};
-pub use config::{PgCredentials, POSTGRES, Server, SslMode};
+pub use config::{POSTGRES, PgCredentials, Server, SslMode};
 pub use destination::PostgresDestination;
 pub use types::postgres_sql_type;
 
