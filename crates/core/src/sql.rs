@@ -472,6 +472,28 @@ impl<'a> SqlDialect<'a> {
         format!("CAST({} AS {ty})", self.literal(rfc3339))
     }
 
+    /// What `commit_load` writes with the data, in this order: the schema version (when its
+    /// hash is new), the pipeline state (when it changed) and the `_dlt_loads` row, last. The
+    /// state row's `_dlt_id` comes from pipeline, load id and state hash, so a retried commit
+    /// writes the same row. `inserted_at` is RFC 3339.
+    pub fn commit_statements(
+        &self,
+        commit: &crate::LoadCommit,
+        inserted_at: &str,
+    ) -> crate::Result<Vec<String>> {
+        let schema_json = commit.schema.to_json()?;
+        let mut statements = vec![self.insert_version(&commit.schema, &schema_json, inserted_at)];
+        if let Some(state) = &commit.state {
+            let dlt_id = crate::naming::digest128(
+                &format!("{}:{}:{}", state.pipeline_name, commit.load_id, state.version_hash),
+                10,
+            );
+            statements.push(self.insert_state(state, &commit.load_id, &dlt_id));
+        }
+        statements.push(self.insert_load(&commit.load_id, &commit.schema, inserted_at));
+        Ok(statements)
+    }
+
     /// Record a completed load in `_dlt_loads` (status 0).
     pub fn insert_load(&self, load_id: &str, schema: &Schema, inserted_at: &str) -> String {
         format!(

@@ -5,6 +5,7 @@ use crate::connect::connect;
 use crate::copy::{CHUNK_BYTES, CopyEncoder, HEADER, TRAILER};
 use crate::error::pg_error;
 use crate::read::query_arrow;
+use crate::session::{self, Session};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -333,39 +334,13 @@ impl Destination for PostgresDestination {
     }
 
     async fn begin_load(&mut self, load_id: &str) -> Result<()> {
-        if let Some(open) = &self.in_load {
-            return Err(Error::internal(format!(
-                "load {open} is still open: commit or abort it before starting {load_id}"
-            )));
-        }
-        self.exec("BEGIN").await?;
-        self.in_load = Some(load_id.to_string());
         self.staging_seq = 0;
         // Serialize loaders of the same package: the second waits, then sees the first's row.
         let lock = format!(
             "SELECT pg_advisory_xact_lock(hashtext({}))",
             literal(&format!("sluice:{}:{load_id}", self.dataset_name()))
         );
-        let checked = async {
-            self.exec(&lock).await?;
-            self.count_loads(load_id).await
-        }
-        .await;
-        match checked {
-            Ok(0) => Ok(()),
-            Ok(_) => {
-                let _ = self.abort_load().await;
-                Err(Error::destination(format!(
-                    "load {load_id} is already recorded in {}.{}: it was committed before and is not loaded again",
-                    self.dataset_name(),
-                    sluice_core::LOADS_TABLE
-                )))
-            }
-            Err(e) => {
-                let _ = self.abort_load().await;
-                Err(e)
-            }
-        }
+        session::begin_load(self, load_id, &lock).await
     }
 
     async fn apply_schema_changes(&mut self, changes: &[SchemaChange]) -> Result<()> {
@@ -411,45 +386,9 @@ impl Destination for PostgresDestination {
     }
 
     async fn commit_load(&mut self, commit: &LoadCommit) -> Result<()> {
-        let load_id = self.require_load()?.to_string();
-        if load_id != commit.load_id {
-            return Err(Error::internal(format!(
-                "commit of load {} while load {load_id} is open",
-                commit.load_id
-            )));
-        }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let schema_json = commit.schema.to_json()?;
-        let mut statements =
-            vec![
-                self.dialect()
-                    .insert_version(&commit.schema, &schema_json, &now),
-            ];
-        if let Some(state) = &commit.state {
-            let dlt_id = sluice_core::naming::digest128(
-                &format!("{}:{}:{}", state.pipeline_name, load_id, state.version_hash),
-                10,
-            );
-            statements.push(self.dialect().insert_state(state, &load_id, &dlt_id));
-        }
-        statements.push(self.dialect().insert_load(&load_id, &commit.schema, &now));
-        let result = async {
-            for sql in &statements {
-                self.exec(sql).await?;
-            }
-            self.exec("COMMIT").await
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                self.in_load = None;
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.abort_load().await;
-                Err(e.context(format!("cannot commit load {load_id}")))
-            }
-        }
+        let statements = self.dialect().commit_statements(commit, &now)?;
+        session::commit_load(self, commit, &statements).await
     }
 
     async fn abort_load(&mut self) -> Result<()> {
@@ -525,27 +464,39 @@ impl Destination for PostgresDestination {
     }
 
     async fn drop_tables(&mut self, tables: &[String]) -> Result<()> {
-        if tables.is_empty() {
-            return Ok(());
-        }
         let dialect = self.dialect();
-        let mut sql = vec!["BEGIN".to_string()];
-        sql.extend(
-            tables
-                .iter()
-                .map(|t| format!("DROP TABLE IF EXISTS {} CASCADE", dialect.table(t))),
-        );
-        sql.push("COMMIT".to_string());
-        let script = sql.join(";\n");
-        if let Err(e) = self.exec(&script).await {
-            let _ = self.exec("ROLLBACK").await;
-            return Err(e);
-        }
-        Ok(())
+        let drops: Vec<String> = tables
+            .iter()
+            .map(|t| format!("DROP TABLE IF EXISTS {} CASCADE", dialect.table(t)))
+            .collect();
+        session::in_transaction(self, &drops).await
     }
 
     async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
         let client = self.client().await?;
         query_arrow(client, sql).await
+    }
+}
+
+#[async_trait]
+impl Session for PostgresDestination {
+    async fn run(&mut self, sql: &str) -> Result<()> {
+        self.exec(sql).await
+    }
+
+    async fn loads_recorded(&mut self, load_id: &str) -> Result<u64> {
+        Ok(self.count_loads(load_id).await?.max(0) as u64)
+    }
+
+    async fn roll_back(&mut self) -> Result<()> {
+        self.abort_load().await
+    }
+
+    fn open_load(&mut self) -> &mut Option<String> {
+        &mut self.in_load
+    }
+
+    fn dataset(&self) -> String {
+        self.dataset_name()
     }
 }

@@ -37,6 +37,7 @@ mod copy;
 mod destination;
 mod error;
 mod read;
+mod session;
 mod types;
 
 pub use config::{CREDENTIALS, SETTINGS};
@@ -45,11 +46,14 @@ pub use destination::PostgresDestination;
 pub use types::postgres_sql_type;
 
 /// The Postgres wire protocol pieces that another destination on it uses (Redshift, as dlt's
-/// Redshift builds on its Postgres client): connecting with or without TLS, and the mapping
-/// of tokio-postgres errors with the server's SQLSTATE.
+/// Redshift builds on its Postgres client): connecting with or without TLS, the mapping of
+/// tokio-postgres errors with the server's SQLSTATE, and the transactional load steps
+/// ([`Session`](wire::Session): begin with a re-check of the load id, commit with the load
+/// record last, statements in one transaction).
 pub mod wire {
     pub use crate::connect::connect_to;
     pub use crate::error::{classify, connect_error, pg_error};
+    pub use crate::session::{Session, begin_load, commit_load, in_transaction};
 }
 
 use async_trait::async_trait;

@@ -4,6 +4,7 @@
 use crate::config::RedshiftCredentials;
 use crate::connect::connect;
 use crate::error::db_error;
+use sluice_postgres::wire;
 use crate::insert::{InsertStatement, STATEMENT_BUDGET, write_statements};
 use crate::read::{query_arrow, short, text_rows};
 use crate::statement_log::StatementLog;
@@ -371,36 +372,10 @@ impl Destination for RedshiftDestination {
     }
 
     async fn begin_load(&mut self, load_id: &str) -> Result<()> {
-        if let Some(open) = &self.in_load {
-            return Err(Error::internal(format!(
-                "load {open} is still open: commit or abort it before starting {load_id}"
-            )));
-        }
-        self.exec("BEGIN").await?;
-        self.in_load = Some(load_id.to_string());
         // Serialize loaders of the same dataset: the second waits for the first's commit,
         // then sees its `_dlt_loads` row (Redshift has no advisory locks).
         let lock = format!("LOCK {}", self.dialect().table(sluice_core::LOADS_TABLE));
-        let checked = async {
-            self.exec(&lock).await?;
-            self.count_loads(load_id).await
-        }
-        .await;
-        match checked {
-            Ok(0) => Ok(()),
-            Ok(_) => {
-                let _ = self.abort_load().await;
-                Err(Error::destination(format!(
-                    "load {load_id} is already recorded in {}.{}: it was committed before and is not loaded again",
-                    self.dataset_name(),
-                    sluice_core::LOADS_TABLE
-                )))
-            }
-            Err(e) => {
-                let _ = self.abort_load().await;
-                Err(e)
-            }
-        }
+        wire::begin_load(self, load_id, &lock).await
     }
 
     async fn apply_schema_changes(&mut self, changes: &[SchemaChange]) -> Result<()> {
@@ -465,42 +440,9 @@ impl Destination for RedshiftDestination {
     }
 
     async fn commit_load(&mut self, commit: &LoadCommit) -> Result<()> {
-        let load_id = self.require_load()?.to_string();
-        if load_id != commit.load_id {
-            return Err(Error::internal(format!(
-                "commit of load {} while load {load_id} is open",
-                commit.load_id
-            )));
-        }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let schema_json = commit.schema.to_json()?;
-        let d = self.dialect();
-        let mut statements = vec![d.insert_version(&commit.schema, &schema_json, &now)];
-        if let Some(state) = &commit.state {
-            let dlt_id = sluice_core::naming::digest128(
-                &format!("{}:{}:{}", state.pipeline_name, load_id, state.version_hash),
-                10,
-            );
-            statements.push(d.insert_state(state, &load_id, &dlt_id));
-        }
-        statements.push(d.insert_load(&load_id, &commit.schema, &now));
-        let result = async {
-            for sql in &statements {
-                self.exec(sql).await?;
-            }
-            self.exec("COMMIT").await
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                self.in_load = None;
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.abort_load().await;
-                Err(e.context(format!("cannot commit load {load_id}")))
-            }
-        }
+        let statements = self.dialect().commit_statements(commit, &now)?;
+        wire::commit_load(self, commit, &statements).await
     }
 
     async fn abort_load(&mut self) -> Result<()> {
@@ -563,25 +505,11 @@ impl Destination for RedshiftDestination {
     }
 
     async fn drop_tables(&mut self, tables: &[String]) -> Result<()> {
-        if tables.is_empty() {
-            return Ok(());
-        }
         let drops: Vec<String> = tables
             .iter()
             .map(|t| format!("DROP TABLE IF EXISTS {} CASCADE", self.dialect().table(t)))
             .collect();
-        let result = async {
-            self.exec("BEGIN").await?;
-            for sql in &drops {
-                self.exec(sql).await?;
-            }
-            self.exec("COMMIT").await
-        }
-        .await;
-        if result.is_err() {
-            let _ = self.exec("ROLLBACK").await;
-        }
-        result
+        wire::in_transaction(self, &drops).await
     }
 
     async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
@@ -591,6 +519,30 @@ impl Destination for RedshiftDestination {
         let describe = self.in_load.is_none();
         let client = self.client().await?;
         query_arrow(client, sql, describe).await
+    }
+}
+
+
+#[async_trait]
+impl wire::Session for RedshiftDestination {
+    async fn run(&mut self, sql: &str) -> Result<()> {
+        self.exec(sql).await
+    }
+
+    async fn loads_recorded(&mut self, load_id: &str) -> Result<u64> {
+        self.count_loads(load_id).await
+    }
+
+    async fn roll_back(&mut self) -> Result<()> {
+        self.abort_load().await
+    }
+
+    fn open_load(&mut self) -> &mut Option<String> {
+        &mut self.in_load
+    }
+
+    fn dataset(&self) -> String {
+        self.dataset_name()
     }
 }
 

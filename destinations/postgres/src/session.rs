@@ -1,0 +1,112 @@
+//! The load steps every destination on the Postgres protocol takes the same way (Postgres,
+//! Redshift): a transaction per package that refuses a load id already recorded, a commit
+//! that writes the load record last, and dropping tables in one transaction.
+//!
+//! A destination implements [`Session`] (run statements, count a load id in `_dlt_loads`,
+//! roll back, and where the open load id is kept); what differs, such as the statement that
+//! serializes two loaders of one dataset, is an argument.
+
+use async_trait::async_trait;
+use sluice_core::{Error, LoadCommit, Result};
+
+/// What the shared load steps need of a connected destination.
+#[async_trait]
+pub trait Session: Send {
+    /// Run statements (the simple query protocol).
+    async fn run(&mut self, sql: &str) -> Result<()>;
+    /// How many `_dlt_loads` rows have this load id (0 when the table does not exist).
+    async fn loads_recorded(&mut self, load_id: &str) -> Result<u64>;
+    /// Roll back the open transaction and forget the open load (`Destination::abort_load`).
+    async fn roll_back(&mut self) -> Result<()>;
+    /// Where the id of the open load is kept.
+    fn open_load(&mut self) -> &mut Option<String>;
+    /// The dataset, for messages.
+    fn dataset(&self) -> String;
+}
+
+/// Start a load: `BEGIN`, run `lock` (a statement that makes a second loader of the dataset
+/// wait for the first), then refuse `load_id` when it is recorded already — a package whose
+/// commit succeeded is never written twice.
+pub async fn begin_load<S: Session + ?Sized>(s: &mut S, load_id: &str, lock: &str) -> Result<()> {
+    if let Some(open) = s.open_load() {
+        return Err(Error::internal(format!(
+            "load {open} is still open: commit or abort it before starting {load_id}"
+        )));
+    }
+    s.run("BEGIN").await?;
+    *s.open_load() = Some(load_id.to_string());
+    let checked = async {
+        s.run(lock).await?;
+        s.loads_recorded(load_id).await
+    }
+    .await;
+    let recorded = match checked {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = s.roll_back().await;
+            return Err(e);
+        }
+    };
+    if recorded > 0 {
+        let _ = s.roll_back().await;
+        return Err(Error::destination(format!(
+            "load {load_id} is already recorded in {}.{}: it was committed before and is not \
+             loaded again",
+            s.dataset(),
+            sluice_core::LOADS_TABLE
+        )));
+    }
+    Ok(())
+}
+
+/// Commit the open load: `statements` (from `SqlDialect::commit_statements`: schema, state,
+/// the `_dlt_loads` row last), then `COMMIT`. On failure everything is rolled back.
+pub async fn commit_load<S: Session + ?Sized>(
+    s: &mut S,
+    commit: &LoadCommit,
+    statements: &[String],
+) -> Result<()> {
+    let load_id = s
+        .open_load()
+        .clone()
+        .ok_or_else(|| Error::internal("no load is in progress: call begin_load first"))?;
+    if load_id != commit.load_id {
+        return Err(Error::internal(format!(
+            "commit of load {} while load {load_id} is open",
+            commit.load_id
+        )));
+    }
+    let result = async {
+        for sql in statements {
+            s.run(sql).await?;
+        }
+        s.run("COMMIT").await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            *s.open_load() = None;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = s.roll_back().await;
+            Err(e.context(format!("cannot commit load {load_id}")))
+        }
+    }
+}
+
+/// Run `statements` in one transaction, rolled back on failure (dropping tables, say).
+pub async fn in_transaction<S: Session + ?Sized>(s: &mut S, statements: &[String]) -> Result<()> {
+    let result = async {
+        s.run("BEGIN").await?;
+        for sql in statements {
+            s.run(sql).await?;
+        }
+        s.run("COMMIT").await
+    }
+    .await;
+    if result.is_err() {
+        let _ = s.run("ROLLBACK").await;
+    }
+    result
+}
