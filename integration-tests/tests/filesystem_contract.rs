@@ -1,6 +1,7 @@
 //! The destination contract suite (trait level) against the filesystem destination: a local
-//! folder in each case's working directory, `memory://`, and S3 (moto's server, when
-//! `SLUICE_TEST_S3_ENDPOINT` is set; `make test` sets it). Rows are read back through the
+//! folder in each case's working directory, `memory://`, S3 (moto's server, when
+//! `SLUICE_TEST_S3_ENDPOINT` is set) and Azure Blob Storage (Azurite, when
+//! `SLUICE_TEST_AZURE_ENDPOINT` is set; `make test` sets both). Rows are read back through the
 //! destination's own `query` (one table, listed columns, ORDER BY).
 
 use sluice::filesystem::FilesystemFactory;
@@ -84,6 +85,43 @@ mod s3 {
     }
 
     sluice_integration_tests::contract_tests!(match target().await {
+        Some(t) => t,
+        None => return,
+    });
+}
+
+mod azure {
+    use super::*;
+
+    /// A folder of its own in the container that `scripts/services/azurite.sh` created.
+    fn target() -> Option<ContractTarget> {
+        let endpoint = sluice_core::test_support::service_url(
+            "SLUICE_TEST_AZURE_ENDPOINT",
+            "the filesystem contract suite on Azure",
+        )?;
+        let var = |v: &str| {
+            std::env::var(v).unwrap_or_else(|_| {
+                panic!(
+                    "{v} must be set with SLUICE_TEST_AZURE_ENDPOINT (scripts/services/azurite.sh)"
+                )
+            })
+        };
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let section = format!(
+            "bucket_url = \"az://{container}/contract-{pid}-{n}/base\"\n\
+             [credentials]\n\
+             azure_storage_account_name = \"{account}\"\n\
+             azure_storage_account_key = \"{key}\"\n\
+             endpoint_url = \"{endpoint}\"\n",
+            container = var("SLUICE_TEST_AZURE_CONTAINER"),
+            account = var("SLUICE_TEST_AZURE_ACCOUNT"),
+            key = var("SLUICE_TEST_AZURE_KEY"),
+            pid = std::process::id(),
+        );
+        Some(ContractTarget::from_toml(factory(), &section).with_label("filesystem (azure)"))
+    }
+
+    sluice_integration_tests::contract_tests!(match target() {
         Some(t) => t,
         None => return,
     });

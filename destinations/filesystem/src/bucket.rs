@@ -140,6 +140,13 @@ impl FilesystemSettings {
                 if let Some(sas) = &self.azure.sas_token {
                     b = b.with_config(AzureConfigKey::SasKey, sas.expose().trim_start_matches('?'));
                 }
+                // The account's blob endpoint, for Azurite and other emulators
+                // (`http://127.0.0.1:10000/devstoreaccount1`, path style) or other clouds.
+                if let Some(endpoint) = &self.azure.endpoint {
+                    b = b
+                        .with_endpoint(endpoint.trim_end_matches('/').to_string())
+                        .with_allow_http(endpoint.starts_with("http://"));
+                }
                 Arc::new(b.build().map_err(store_err(format!(
                     "cannot set up Azure Blob Storage for container '{container}'"
                 )))?)

@@ -13,6 +13,11 @@
 //! endpoint_url = "http://127.0.0.1:9000" # S3-compatible stores: path style, plain HTTP allowed
 //! ```
 //!
+//! Azure takes `azure_storage_account_name` with `azure_storage_account_key` or
+//! `azure_storage_sas_token`; `endpoint_url` is then the account's blob endpoint, for Azurite
+//! (`http://127.0.0.1:10000/devstoreaccount1`), and dlt's `azure_account_host` a host name
+//! reached over HTTPS (`myaccount.blob.core.windows.net`).
+//!
 //! Environment variables win over files (`DESTINATION__FILESYSTEM__BUCKET_URL`,
 //! `DESTINATION__FILESYSTEM__CREDENTIALS__AWS_ACCESS_KEY_ID`, …); the standard `AWS_*`,
 //! `GOOGLE_*` and `AZURE_*` variables are read for what the section leaves unset.
@@ -75,6 +80,10 @@ pub struct AzureCredentials {
     pub account_key: Option<Secret>,
     /// `azure_storage_sas_token`.
     pub sas_token: Option<Secret>,
+    /// The account's blob endpoint: `endpoint_url` as written (an emulator such as Azurite,
+    /// `http://127.0.0.1:10000/devstoreaccount1`, path style, `http://` allowed), or
+    /// `https://<azure_account_host>`. Unset: `https://<account>.blob.core.windows.net`.
+    pub endpoint: Option<String>,
 }
 
 /// The resolved settings of the filesystem destination.
@@ -129,6 +138,7 @@ pub const CREDENTIALS: &[&str] = &[
     "azure_storage_account_name",
     "azure_storage_account_key",
     "azure_storage_sas_token",
+    "azure_account_host",
 ];
 
 /// `[destination.filesystem]` as written ([`SETTINGS`] and `credentials`).
@@ -165,6 +175,7 @@ struct RawCredentials {
     azure_storage_account_name: Option<String>,
     azure_storage_account_key: Option<Secret>,
     azure_storage_sas_token: Option<Secret>,
+    azure_account_host: Option<String>,
     client_email: Option<String>,
     private_key: Option<Secret>,
     private_key_id: Option<String>,
@@ -261,7 +272,7 @@ impl FilesystemSettings {
             secret_access_key: credentials.aws_secret_access_key,
             session_token: credentials.aws_session_token,
             region: credentials.region_name,
-            endpoint_url: credentials.endpoint_url,
+            endpoint_url: credentials.endpoint_url.clone(),
         };
         if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
             return Err(Error::config(format!(
@@ -290,6 +301,11 @@ impl FilesystemSettings {
             account_name: credentials.azure_storage_account_name,
             account_key: credentials.azure_storage_account_key,
             sas_token: credentials.azure_storage_sas_token,
+            endpoint: credentials.endpoint_url.or_else(|| {
+                credentials
+                    .azure_account_host
+                    .map(|host| format!("https://{}", host.trim().trim_end_matches('/')))
+            }),
         };
         Ok(Self {
             bucket,
@@ -410,6 +426,30 @@ mod tests {
         );
         assert!(FilesystemSettings::resolve(&cfg("bucket_url = \"ftp://x\"")).is_err());
         assert!(FilesystemSettings::resolve(&cfg("bucket_url = \"s3:///nobucket\"")).is_err());
+    }
+
+    #[test]
+    fn azure_endpoints() {
+        let s = FilesystemSettings::resolve(&cfg(
+            "bucket_url = \"az://cont/p\"\n[credentials]\nazure_storage_account_name = \"devstoreaccount1\"\n\
+             azure_storage_account_key = \"a2V5\"\nendpoint_url = \"http://127.0.0.1:10000/devstoreaccount1\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.azure.endpoint.as_deref(),
+            Some("http://127.0.0.1:10000/devstoreaccount1")
+        );
+        assert!(!format!("{s:?}").contains("a2V5"));
+        let s = FilesystemSettings::resolve(&cfg(
+            "bucket_url = \"az://cont\"\n[credentials]\nazure_account_host = \"acct.blob.core.windows.net\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.azure.endpoint.as_deref(),
+            Some("https://acct.blob.core.windows.net")
+        );
+        let s = FilesystemSettings::resolve(&cfg("bucket_url = \"az://cont\"")).unwrap();
+        assert_eq!(s.azure.endpoint, None);
     }
 
     #[test]

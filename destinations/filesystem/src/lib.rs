@@ -81,6 +81,10 @@ aws_access_key_id = "AKIA..."
 aws_secret_access_key = "SECRET"
 region_name = "eu-central-1"
 # endpoint_url = "http://127.0.0.1:9000"   # an S3-compatible server
+# az://container/path takes instead:
+# azure_storage_account_name = "myaccount"
+# azure_storage_account_key = "KEY"         # or azure_storage_sas_token
+# endpoint_url = "http://127.0.0.1:10000/devstoreaccount1"   # an emulator (Azurite)
 "#;
 
 /// The registry name of this destination.

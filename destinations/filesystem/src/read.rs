@@ -82,12 +82,23 @@ impl MetadataSuffixFetch for &mut ObjectReader {
             ..Default::default()
         };
         async move {
-            let resp = self
-                .store
-                .get_opts(&self.path, options)
-                .await
-                .map_err(to_parquet_err)?;
-            resp.bytes().await.map_err(to_parquet_err)
+            match self.store.get_opts(&self.path, options).await {
+                Ok(resp) => resp.bytes().await.map_err(to_parquet_err),
+                // Azure Blob Storage has no suffix ranges: learn the size, then read the tail.
+                Err(object_store::Error::NotSupported { .. }) => {
+                    let size = self
+                        .store
+                        .head(&self.path)
+                        .await
+                        .map_err(to_parquet_err)?
+                        .size;
+                    self.store
+                        .get_range(&self.path, size.saturating_sub(suffix as u64)..size)
+                        .await
+                        .map_err(to_parquet_err)
+                }
+                Err(e) => Err(to_parquet_err(e)),
+            }
         }
         .boxed()
     }

@@ -1,8 +1,9 @@
-//! The filesystem destination against local disk, `memory://` and S3 (moto's server, when
-//! `SLUICE_TEST_S3_ENDPOINT` is set; `scripts/services/moto.sh start` prints it).
+//! The filesystem destination against local disk, `memory://`, S3 (moto's server, when
+//! `SLUICE_TEST_S3_ENDPOINT` is set; `scripts/services/moto.sh start` prints it) and Azure Blob
+//! Storage (Azurite, when `SLUICE_TEST_AZURE_ENDPOINT` is set; `scripts/services/azurite.sh start`).
 //!
 //! Every scenario runs on each backend: the `backends!` macro makes one test per scenario and
-//! backend (`local::…`, `memory::…`, `s3::…`). They check what is the filesystem's own (object
+//! backend (`local::…`, `memory::…`, `s3::…`, `azure::…`). They check what is the filesystem's own (object
 //! names and layout, file formats, uploads, markers); the load contract every destination shares
 //! is checked by integration-tests/tests/filesystem_contract.rs.
 
@@ -89,6 +90,16 @@ impl Target {
         })
     }
 
+    /// A folder of its own in the container of Azurite (`az://<container>/<test>-<pid>-<n>/base`).
+    fn azure(name: &str) -> Option<Self> {
+        let section = azure_section(&format!("Azure test {name}"), name)?;
+        Some(Self {
+            dir: tempfile::tempdir().unwrap(),
+            base: section,
+            kind: "azure",
+        })
+    }
+
     /// The config with extra top-level settings (placed before any `[table]`).
     fn config(&self, extra: &str) -> DestinationConfig {
         let text = format!("{extra}\n{}", self.base);
@@ -119,6 +130,31 @@ impl Target {
         std::fs::create_dir_all(&p).unwrap();
         p
     }
+}
+
+/// The filesystem section for a fresh folder in the Azurite container that
+/// `scripts/services/azurite.sh` created (its `SLUICE_TEST_AZURE_*` variables).
+fn azure_section(what: &str, name: &str) -> Option<String> {
+    let endpoint = sluice_core::test_support::service_url("SLUICE_TEST_AZURE_ENDPOINT", what)?;
+    let var = |v: &str| {
+        std::env::var(v).unwrap_or_else(|_| {
+            panic!("{v} must be set with SLUICE_TEST_AZURE_ENDPOINT (scripts/services/azurite.sh)")
+        })
+    };
+    let (account, key, container) = (
+        var("SLUICE_TEST_AZURE_ACCOUNT"),
+        var("SLUICE_TEST_AZURE_KEY"),
+        var("SLUICE_TEST_AZURE_CONTAINER"),
+    );
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    Some(format!(
+        "bucket_url = \"az://{container}/{name}-{}-{n}/base\"\n\
+         [credentials]\n\
+         azure_storage_account_name = \"{account}\"\n\
+         azure_storage_account_key = \"{key}\"\n\
+         endpoint_url = \"{endpoint}\"\n",
+        std::process::id()
+    ))
 }
 
 /// Create a bucket on moto with a plain HTTP PUT.
@@ -1112,6 +1148,17 @@ macro_rules! backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     if let Some(t) = Target::s3(stringify!($scenario)).await {
+                        super::$scenario(t).await;
+                    }
+                }
+            )*
+        }
+        mod azure {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some(t) = Target::azure(stringify!($scenario)) {
                         super::$scenario(t).await;
                     }
                 }
