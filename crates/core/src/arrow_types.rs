@@ -66,6 +66,47 @@ pub fn arrow_schema(table: &Table) -> SchemaRef {
     ))
 }
 
+
+/// Arrays of `batch` lined up with `columns` of `table`: matched by name, cast to the
+/// column's Arrow type, NULL where the file lacks the column (files written before the column
+/// was added). A value that does not convert is an error naming table and column, never a
+/// silent NULL.
+pub fn align_batch(
+    batch: &arrow::record_batch::RecordBatch,
+    table: &Table,
+    columns: &[&Column],
+) -> crate::Result<Vec<arrow::array::ArrayRef>> {
+    use arrow::compute::{CastOptions, cast_with_options};
+    let schema = batch.schema();
+    columns
+        .iter()
+        .map(|col| {
+            let expected = arrow_type(col);
+            let Ok(i) = schema.index_of(&col.name) else {
+                return Ok(arrow::array::new_null_array(&expected, batch.num_rows()));
+            };
+            let array = batch.column(i);
+            if array.data_type() == &expected {
+                return Ok(array.clone());
+            }
+            let options = CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            cast_with_options(array, &expected, &options).map_err(|e| {
+                crate::Error::input(format!(
+                    "column {}.{} holds {} values that cannot be loaded as {}",
+                    table.name,
+                    col.name,
+                    array.data_type(),
+                    col.data_type.unwrap_or(DataType::Text)
+                ))
+                .with_source(e)
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,13 +8,10 @@
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Decimal128Array,
     Float64Array, Int64Array, StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
-    new_null_array,
 };
-use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::DataType as ArrowType;
 use arrow::record_batch::RecordBatch;
 use bytes::{BufMut, BytesMut};
-use sluice_core::arrow_types::arrow_type;
 use sluice_core::schema::{Column, Table};
 use sluice_core::types::DataType;
 use sluice_core::{Error, Result};
@@ -68,41 +65,10 @@ impl<'t> CopyEncoder<'t> {
         &self.columns
     }
 
-    /// Arrays of `batch` aligned with the target columns: matched by name, cast to the
-    /// column's Arrow type, NULL where the file lacks the column.
+    /// Arrays of `batch` aligned with the target columns (see
+    /// [`align_batch`](sluice_core::arrow_types::align_batch)).
     fn align(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        let schema = batch.schema();
-        self.columns
-            .iter()
-            .map(|col| {
-                let expected = arrow_type(col);
-                match schema.index_of(&col.name) {
-                    Ok(i) => {
-                        let array = batch.column(i);
-                        if array.data_type() == &expected {
-                            Ok(array.clone())
-                        } else {
-                            // Not `safe`: a value that does not convert is an error, never a NULL.
-                            let options = CastOptions {
-                                safe: false,
-                                ..Default::default()
-                            };
-                            cast_with_options(array, &expected, &options).map_err(|e| {
-                                Error::input(format!(
-                                    "column {}.{} holds {} values that cannot be loaded as {}",
-                                    self.table.name,
-                                    col.name,
-                                    array.data_type(),
-                                    col.data_type.unwrap_or(DataType::Text)
-                                ))
-                                .with_source(e)
-                            })
-                        }
-                    }
-                    Err(_) => Ok(new_null_array(&expected, batch.num_rows())),
-                }
-            })
-            .collect()
+        sluice_core::arrow_types::align_batch(batch, self.table, &self.columns)
     }
 
     /// Append the rows of `batch` to `buf`.

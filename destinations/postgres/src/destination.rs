@@ -395,21 +395,7 @@ impl Destination for PostgresDestination {
         if self.in_load.take().is_none() {
             return Ok(());
         }
-        match &self.client {
-            Some(c) if !c.is_closed() => match c.batch_execute("ROLLBACK").await {
-                Ok(()) => Ok(()),
-                Err(e) if e.is_closed() => {
-                    // The server rolls back by itself when the connection is gone.
-                    self.client = None;
-                    Ok(())
-                }
-                Err(e) => Err(pg_error("ROLLBACK failed", e)),
-            },
-            _ => {
-                self.client = None;
-                Ok(())
-            }
-        }
+        session::roll_back_on(&mut self.client).await
     }
 
     async fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>> {

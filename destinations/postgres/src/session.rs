@@ -110,3 +110,20 @@ pub async fn in_transaction<S: Session + ?Sized>(s: &mut S, statements: &[String
     }
     result
 }
+
+/// Roll back on `client`. A lost connection counts as rolled back (the server rolls back
+/// when the connection goes) and is forgotten, so that the next statement reconnects.
+pub async fn roll_back_on(client: &mut Option<tokio_postgres::Client>) -> Result<()> {
+    let Some(c) = client.as_ref().filter(|c| !c.is_closed()) else {
+        *client = None;
+        return Ok(());
+    };
+    match c.batch_execute("ROLLBACK").await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_closed() => {
+            *client = None;
+            Ok(())
+        }
+        Err(e) => Err(crate::error::pg_error("ROLLBACK failed", e)),
+    }
+}

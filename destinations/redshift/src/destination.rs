@@ -450,21 +450,7 @@ impl Destination for RedshiftDestination {
             return Ok(());
         }
         self.record("ROLLBACK");
-        match &self.client {
-            Some(c) if !c.is_closed() => match c.batch_execute("ROLLBACK").await {
-                Ok(()) => Ok(()),
-                Err(e) if e.is_closed() => {
-                    // The server rolls back by itself when the connection is gone.
-                    self.client = None;
-                    Ok(())
-                }
-                Err(e) => Err(db_error("ROLLBACK failed", e)),
-            },
-            _ => {
-                self.client = None;
-                Ok(())
-            }
-        }
+        wire::roll_back_on(&mut self.client).await
     }
 
     async fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>> {

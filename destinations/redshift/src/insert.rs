@@ -13,9 +13,8 @@
 
 use arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float64Array,
-    Int64Array, StringArray, Time64MicrosecondArray, TimestampMicrosecondArray, new_null_array,
+    Int64Array, StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
 };
-use arrow::compute::{CastOptions, cast_with_options};
 use arrow::record_batch::RecordBatch;
 use sluice_core::arrow_types::arrow_type;
 use sluice_core::parquet_io::read_parquet;
@@ -141,38 +140,10 @@ impl<'t> InsertBuilder<'t> {
         }
     }
 
-    /// Arrays of `batch` aligned with the target columns: matched by name, cast to the
-    /// column's Arrow type, NULL where the file lacks the column.
+    /// Arrays of `batch` aligned with the target columns (see
+    /// [`align_batch`](sluice_core::arrow_types::align_batch)).
     fn align(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        let schema = batch.schema();
-        self.columns
-            .iter()
-            .map(|col| {
-                let expected = arrow_type(col);
-                let Ok(i) = schema.index_of(&col.name) else {
-                    return Ok(new_null_array(&expected, batch.num_rows()));
-                };
-                let array = batch.column(i);
-                if array.data_type() == &expected {
-                    return Ok(array.clone());
-                }
-                // Not `safe`: a value that does not convert is an error, never a NULL.
-                let options = CastOptions {
-                    safe: false,
-                    ..Default::default()
-                };
-                cast_with_options(array, &expected, &options).map_err(|e| {
-                    Error::input(format!(
-                        "column {}.{} holds {} values that cannot be loaded as {}",
-                        self.table.name,
-                        col.name,
-                        array.data_type(),
-                        col.data_type.unwrap_or(DataType::Text)
-                    ))
-                    .with_source(e)
-                })
-            })
-            .collect()
+        sluice_core::arrow_types::align_batch(batch, self.table, &self.columns)
     }
 }
 
