@@ -176,6 +176,18 @@ impl<'a> SqlDialect<'a> {
         }
     }
 
+    /// What `initialize` runs: create the dataset, then the system tables (`_dlt_loads`,
+    /// `_dlt_version`, `_dlt_pipeline_state`), each only when missing.
+    pub fn initialize_statements(&self) -> Vec<String> {
+        let mut statements = vec![self.create_dataset()];
+        statements.extend(
+            crate::schema::system_tables()
+                .iter()
+                .map(|t| self.create_table(t)),
+        );
+        statements
+    }
+
     /// `CREATE SCHEMA IF NOT EXISTS`.
     pub fn create_dataset(&self) -> String {
         format!("CREATE SCHEMA IF NOT EXISTS {}", self.dataset())

@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use duckdb::Connection;
 use sluice_core::blocking::blocking;
 use sluice_core::naming::digest128;
-use sluice_core::schema::system_tables;
 use sluice_core::sql::{SqlDialect, literal, statement_kind};
 use sluice_core::{
     Capabilities, ChainDisposition, ChainJob, Destination, Error, LoadCommit, Result, Schema,
@@ -244,9 +243,7 @@ impl Destination for DuckDbDestination {
 
     async fn initialize(&mut self) -> Result<()> {
         blocking(|| {
-            let d = self.dialect();
-            let mut statements = vec![d.create_dataset()];
-            statements.extend(system_tables().iter().map(|t| d.create_table(t)));
+            let statements = self.dialect().initialize_statements();
             let autocommit = !self.in_transaction;
             if autocommit {
                 self.begin()?;

@@ -14,7 +14,7 @@ use sluice_core::ChainDisposition;
 use sluice_core::capabilities::Capabilities;
 use sluice_core::destination::{ChainJob, LoadCommit, StateRecord, TableJob};
 use sluice_core::parquet_io::read_parquet;
-use sluice_core::schema::{MergeStrategy, Schema, SchemaChange, system_tables};
+use sluice_core::schema::{MergeStrategy, Schema, SchemaChange};
 use sluice_core::sql::{SqlDialect, literal};
 use sluice_core::{Destination, Error, ErrorKind, Result};
 use tokio_postgres::Client;
@@ -308,11 +308,8 @@ impl Destination for PostgresDestination {
     }
 
     async fn initialize(&mut self) -> Result<()> {
-        let dialect = self.dialect();
-        let mut sql = vec!["BEGIN".to_string(), dialect.create_dataset()];
-        for table in system_tables() {
-            sql.push(dialect.create_table(&table));
-        }
+        let mut sql = vec!["BEGIN".to_string()];
+        sql.extend(self.dialect().initialize_statements());
         sql.push("COMMIT".to_string());
         let script = sql.join(";\n");
         let result = self.exec(&script).await;

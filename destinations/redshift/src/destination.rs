@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_core::capabilities::Capabilities;
 use sluice_core::destination::{ChainJob, LoadCommit, StateRecord, TableJob};
-use sluice_core::schema::{Schema, SchemaChange, system_tables};
+use sluice_core::schema::{Schema, SchemaChange};
 use sluice_core::sql::{SqlDialect, timestamp_to_rfc3339};
 use sluice_core::{ChainDisposition, Destination, Error, Result, Table};
 use std::collections::{HashMap, HashSet};
@@ -341,12 +341,7 @@ impl Destination for RedshiftDestination {
     }
 
     async fn initialize(&mut self) -> Result<()> {
-        let mut statements = vec![self.dialect().create_dataset()];
-        statements.extend(
-            system_tables()
-                .iter()
-                .map(|t| self.dialect().create_table(t)),
-        );
+        let statements = self.dialect().initialize_statements();
         let mut result = Ok(());
         // Two loaders creating the same dataset at once: the second may fail on a catalog
         // conflict; the dataset exists then, so it tries once more.

@@ -19,7 +19,6 @@ use arrow::datatypes::DataType as ArrowType;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_core::naming::digest128;
-use sluice_core::schema::system_tables;
 use sluice_core::sql::statement_kind;
 use sluice_core::sql::{SqlDialect, literal_backslash_escaped};
 use sluice_core::{
@@ -251,12 +250,7 @@ impl Destination for SnowflakeDestination {
     }
 
     async fn initialize(&mut self) -> Result<()> {
-        let mut statements = vec![self.dialect().create_dataset()];
-        statements.extend(
-            system_tables()
-                .iter()
-                .map(|t| self.dialect().create_table(t)),
-        );
+        let statements = self.dialect().initialize_statements();
         for sql in statements {
             self.exec(&sql, "cannot create the dataset and system tables")
                 .await?;
