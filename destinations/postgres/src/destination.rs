@@ -5,7 +5,7 @@ use crate::connect::connect;
 use crate::copy::{CHUNK_BYTES, CopyEncoder, HEADER, TRAILER};
 use crate::error::pg_error;
 use crate::read::query_arrow;
-use crate::session::{self, Session};
+use crate::session::{self, Session, Staging};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -14,7 +14,7 @@ use sluice_core::ChainDisposition;
 use sluice_core::capabilities::Capabilities;
 use sluice_core::destination::{ChainJob, LoadCommit, StateRecord, TableJob};
 use sluice_core::parquet_io::read_parquet;
-use sluice_core::schema::{MergeStrategy, Schema, SchemaChange};
+use sluice_core::schema::{Schema, SchemaChange};
 use sluice_core::sql::{SqlDialect, literal};
 use sluice_core::{Destination, Error, ErrorKind, Result};
 use tokio_postgres::Client;
@@ -208,39 +208,8 @@ impl PostgresDestination {
     }
 
     async fn write_merge(&mut self, job: &ChainJob) -> Result<u64> {
-        let mut staging = std::collections::HashMap::new();
-        let mut rows = 0;
-        let with_files: Vec<TableJob> = job
-            .tables()
-            .filter(|t| !t.files.is_empty() && t.table.complete_columns().next().is_some())
-            .cloned()
-            .collect();
-        for t in &with_files {
-            let stg = self.create_staging(&t.table.name).await?;
-            rows += self.copy_files(t, &stg).await?;
-            staging.insert(t.table.name.clone(), stg);
-        }
-        // Tables without a staging table get one that stays empty, so every name resolves.
-        let dialect = self.dialect();
-        let lookup = |name: &str| {
-            staging
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| "pg_temp.\"_sluice_stg_missing\"".to_string())
-        };
-        let mut filtered = job.clone();
-        for t in std::iter::once(&mut filtered.root).chain(filtered.nested.iter_mut()) {
-            if !staging.contains_key(&t.table.name) {
-                t.files.clear();
-            }
-        }
-        let statements = match job.merge_strategy {
-            MergeStrategy::Upsert => dialect.merge_upsert(&filtered, &lookup),
-            _ => dialect.merge_delete_insert(&filtered, &lookup),
-        };
-        for sql in statements {
-            self.exec(&sql).await?;
-        }
+        // The staging tables are dropped at commit (ON COMMIT DROP).
+        let (rows, _staging) = session::merge_through_staging(self, job).await?;
         Ok(rows)
     }
 }
@@ -481,5 +450,24 @@ impl Session for PostgresDestination {
 
     fn dataset(&self) -> String {
         self.dataset_name()
+    }
+}
+
+#[async_trait]
+impl Staging for PostgresDestination {
+    fn dialect(&self) -> SqlDialect<'_> {
+        PostgresDestination::dialect(self)
+    }
+
+    async fn create_staging(&mut self, table: &str) -> Result<String> {
+        PostgresDestination::create_staging(self, table).await
+    }
+
+    async fn write_rows(&mut self, job: &TableJob, target: &str) -> Result<u64> {
+        self.copy_files(job, target).await
+    }
+
+    fn no_staging(&self) -> String {
+        "pg_temp.\"_sluice_stg_missing\"".to_string()
     }
 }

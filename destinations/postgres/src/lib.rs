@@ -53,7 +53,10 @@ pub use types::postgres_sql_type;
 pub mod wire {
     pub use crate::connect::connect_to;
     pub use crate::error::{classify, connect_error, pg_error};
-    pub use crate::session::{Session, begin_load, commit_load, in_transaction, roll_back_on};
+    pub use crate::session::{
+        Session, Staging, begin_load, commit_load, in_transaction, merge_through_staging,
+        roll_back_on,
+    };
 }
 
 use async_trait::async_trait;

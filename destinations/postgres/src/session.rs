@@ -7,7 +7,9 @@
 //! serializes two loaders of one dataset, is an argument.
 
 use async_trait::async_trait;
-use sluice_core::{Error, LoadCommit, Result};
+use sluice_core::sql::SqlDialect;
+use sluice_core::{ChainJob, Error, LoadCommit, MergeStrategy, Result, TableJob};
+use std::collections::HashMap;
 
 /// What the shared load steps need of a connected destination.
 #[async_trait]
@@ -126,4 +128,58 @@ pub async fn roll_back_on(client: &mut Option<tokio_postgres::Client>) -> Result
         }
         Err(e) => Err(crate::error::pg_error("ROLLBACK failed", e)),
     }
+}
+
+/// What a merge through staging tables needs of a destination, beyond [`Session`].
+#[async_trait]
+pub trait Staging: Session {
+    /// The destination's SQL dialect for its dataset.
+    fn dialect(&self) -> SqlDialect<'_>;
+    /// Create a temporary table shaped like `table`; its quoted name.
+    async fn create_staging(&mut self, table: &str) -> Result<String>;
+    /// Write the rows of `job`'s files into `target` (a quoted name); the rows written.
+    async fn write_rows(&mut self, job: &TableJob, target: &str) -> Result<u64>;
+    /// The name standing for the staging table of a chain table without rows (never read).
+    fn no_staging(&self) -> String;
+}
+
+/// Merge a chain: its files go into staging tables first, then the dialect's merge
+/// statements (delete-insert, or upsert where `strategy` says so) run, all inside the
+/// load's transaction. Returns the rows staged and the staging tables' names (for a
+/// destination whose temporary tables outlive the transaction to drop them).
+pub async fn merge_through_staging<S: Staging + ?Sized>(
+    s: &mut S,
+    job: &ChainJob,
+) -> Result<(u64, Vec<String>)> {
+    let mut staging = HashMap::new();
+    let mut rows = 0;
+    let with_files: Vec<TableJob> = job
+        .tables()
+        .filter(|t| !t.files.is_empty() && t.table.complete_columns().next().is_some())
+        .cloned()
+        .collect();
+    for t in &with_files {
+        let stg = s.create_staging(&t.table.name).await?;
+        rows += s.write_rows(t, &stg).await?;
+        staging.insert(t.table.name.clone(), stg);
+    }
+    let mut filtered = job.clone();
+    for t in std::iter::once(&mut filtered.root).chain(filtered.nested.iter_mut()) {
+        if !staging.contains_key(&t.table.name) {
+            t.files.clear();
+        }
+    }
+    let statements = {
+        let missing = s.no_staging();
+        let lookup = |name: &str| staging.get(name).cloned().unwrap_or(missing.clone());
+        let dialect = s.dialect();
+        match job.merge_strategy {
+            MergeStrategy::Upsert => dialect.merge_upsert(&filtered, &lookup),
+            _ => dialect.merge_delete_insert(&filtered, &lookup),
+        }
+    };
+    for sql in statements {
+        s.run(&sql).await?;
+    }
+    Ok((rows, staging.into_values().collect()))
 }

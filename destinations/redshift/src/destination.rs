@@ -229,37 +229,9 @@ impl RedshiftDestination {
     /// Delete-insert merge: the chain's rows go to temp tables first, then the shared merge
     /// statements run and the temp tables are dropped, all inside the load's transaction.
     async fn write_merge(&mut self, job: &ChainJob) -> Result<u64> {
-        let mut staging = HashMap::new();
-        let mut rows = 0;
-        let with_files: Vec<TableJob> = job
-            .tables()
-            .filter(|t| !t.files.is_empty() && t.table.complete_columns().next().is_some())
-            .cloned()
-            .collect();
-        for t in &with_files {
-            let stg = self.create_staging(&t.table.name).await?;
-            rows += self.write_table(t, &stg).await?;
-            staging.insert(t.table.name.clone(), stg);
-        }
-        let mut filtered = job.clone();
-        for t in std::iter::once(&mut filtered.root).chain(filtered.nested.iter_mut()) {
-            if !staging.contains_key(&t.table.name) {
-                t.files.clear();
-            }
-        }
-        let statements = {
-            let lookup = |name: &str| {
-                staging
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| "\"_sluice_stg_missing\"".to_string())
-            };
-            self.dialect().merge_delete_insert(&filtered, &lookup)
-        };
-        for sql in statements {
-            self.exec(&sql).await?;
-        }
-        for stg in staging.values() {
+        let (rows, staging) = wire::merge_through_staging(self, job).await?;
+        // Redshift has no ON COMMIT DROP: the temp tables are dropped here.
+        for stg in staging {
             self.exec(&format!("DROP TABLE {stg}")).await?;
         }
         Ok(rows)
@@ -524,6 +496,26 @@ impl wire::Session for RedshiftDestination {
 
     fn dataset(&self) -> String {
         self.dataset_name()
+    }
+}
+
+
+#[async_trait]
+impl wire::Staging for RedshiftDestination {
+    fn dialect(&self) -> SqlDialect<'_> {
+        RedshiftDestination::dialect(self)
+    }
+
+    async fn create_staging(&mut self, table: &str) -> Result<String> {
+        RedshiftDestination::create_staging(self, table).await
+    }
+
+    async fn write_rows(&mut self, job: &TableJob, target: &str) -> Result<u64> {
+        self.write_table(job, target).await
+    }
+
+    fn no_staging(&self) -> String {
+        "\"_sluice_stg_missing\"".to_string()
     }
 }
 
