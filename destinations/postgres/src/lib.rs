@@ -28,6 +28,9 @@
 //! - `copy.rs` — the binary `COPY` encoder, from Arrow batches;
 //! - `read.rs` — query results as Arrow batches;
 //! - `error.rs` — tokio-postgres errors mapped to sluice errors, written once;
+//! - `session.rs` — the transactional load steps shared with Redshift (begin with the load id
+//!   re-checked, commit with the load record last, merge through staging tables), published
+//!   with the connection and error code as [`wire`];
 //! - `types.rs` — the SQL type of each column ([`postgres_sql_type`]), the capabilities' type
 //!   mapper.
 

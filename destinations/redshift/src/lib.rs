@@ -34,11 +34,15 @@
 //! lets a destination reach the filesystem destination's object_store code without depending
 //! on that crate.
 //!
-//! Sharing with the Postgres destination: none, on purpose for now. A destination may depend on
-//! sluice-core only, so connection and credential code that both need would have to move into
-//! sluice-core (or a shared wire crate) first; the Postgres crate is being restructured, so this
-//! crate keeps its own small copies (`config.rs`, `connect.rs`, `error.rs`) written for Redshift
-//! (port 5439, `redshift://` URLs, Redshift's SQLSTATEs). Merging them is a follow-up.
+//! Sharing with the Postgres destination: Redshift speaks its wire protocol, and as dlt's
+//! Redshift builds on its Postgres client, this crate depends on `sluice-postgres` (the one
+//! destination-on-destination edge `make lint` allows) and uses `sluice_postgres::wire`:
+//! connections (plain or TLS), the tokio-postgres error mapping with SQLSTATE, the credential
+//! parser with Redshift's profile (`REDSHIFT` in `config.rs`: port 5439, `redshift://` URLs), and the
+//! transactional load steps (begin with the load id re-checked under `LOCK _dlt_loads`, commit
+//! with the load record last, merge through staging tables). What is Redshift's own stays
+//! here: the INSERT path, DDL without `IF NOT EXISTS` for columns, the 127-byte identifier
+//! check, `DELETE` instead of `TRUNCATE`, the types.
 //!
 //! Credentials follow dlt: `DESTINATION__REDSHIFT__CREDENTIALS=redshift://user:pass@host:5439/db`
 //! (or `postgresql://…`) or the fields of `[destination.redshift.credentials]`. Register
@@ -51,13 +55,13 @@
 //! - `config.rs` — the typed settings ([`RedshiftCredentials`]) parsed from
 //!   `[destination.redshift]`, and the accepted keys ([`SETTINGS`], [`CREDENTIALS`]);
 //! - `destination.rs` — the running destination ([`RedshiftDestination`], `impl Destination`);
-//! - `connect.rs` — opening connections, plain or TLS (rustls);
+//! - `connect.rs` — opening connections through `sluice_postgres::wire`;
 //! - `insert.rs` — the direct load path: Parquet rows as batched `INSERT … VALUES` statements;
 //! - `read.rs` — simple-query results (text) as Arrow batches;
 //! - `statement_log.rs` — [`StatementLog`], an optional record of every statement sent (tests);
 //! - `stand_in.rs` — [`stand_in`]: a Postgres database prepared to run the SQL this crate sends
 //!   (for tests without a cluster);
-//! - `error.rs` — tokio-postgres errors mapped to sluice errors, with Redshift's SQLSTATE;
+//! - `error.rs` — errors, mapped by `sluice_postgres::wire` with Redshift's SQLSTATE;
 //! - `types.rs` — the SQL type of each column ([`redshift_sql_type`]).
 
 mod config;
