@@ -66,7 +66,6 @@ pub fn arrow_schema(table: &Table) -> SchemaRef {
     ))
 }
 
-
 /// Arrays of `batch` lined up with `columns` of `table`: matched by name, cast to the
 /// column's Arrow type, NULL where the file lacks the column (files written before the column
 /// was added). A value that does not convert is an error naming table and column, never a

@@ -497,7 +497,10 @@ impl<'a> SqlDialect<'a> {
         let mut statements = vec![self.insert_version(&commit.schema, &schema_json, inserted_at)];
         if let Some(state) = &commit.state {
             let dlt_id = crate::naming::digest128(
-                &format!("{}:{}:{}", state.pipeline_name, commit.load_id, state.version_hash),
+                &format!(
+                    "{}:{}:{}",
+                    state.pipeline_name, commit.load_id, state.version_hash
+                ),
                 10,
             );
             statements.push(self.insert_state(state, &commit.load_id, &dlt_id));

@@ -4,7 +4,6 @@
 use crate::config::RedshiftCredentials;
 use crate::connect::connect;
 use crate::error::db_error;
-use sluice_postgres::wire;
 use crate::insert::{InsertStatement, STATEMENT_BUDGET, write_statements};
 use crate::read::{query_arrow, short, text_rows};
 use crate::statement_log::StatementLog;
@@ -15,6 +14,7 @@ use sluice_core::destination::{ChainJob, LoadCommit, StateRecord, TableJob};
 use sluice_core::schema::{Schema, SchemaChange};
 use sluice_core::sql::{SqlDialect, timestamp_to_rfc3339};
 use sluice_core::{ChainDisposition, Destination, Error, Result, Table};
+use sluice_postgres::wire;
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::Client;
 
@@ -475,7 +475,6 @@ impl Destination for RedshiftDestination {
     }
 }
 
-
 #[async_trait]
 impl wire::Session for RedshiftDestination {
     async fn run(&mut self, sql: &str) -> Result<()> {
@@ -498,7 +497,6 @@ impl wire::Session for RedshiftDestination {
         self.dataset_name()
     }
 }
-
 
 #[async_trait]
 impl wire::Staging for RedshiftDestination {
