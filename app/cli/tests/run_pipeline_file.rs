@@ -154,3 +154,54 @@ async fn wrong_credentials_and_unknown_keys_fail_clearly() {
     assert!(!out.status.success());
     assert!(stderr.contains("primary_kee"), "{stderr}");
 }
+
+/// dlt's global secrets (`~/.dlt/secrets.toml`) are read when the project has none; a project
+/// file wins over them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_secrets_in_the_home_folder_are_read() {
+    let server = RestServer::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(home.join(".dlt")).unwrap();
+    let file = project.join("shop.toml");
+    std::fs::write(&file, pipeline_file(&server.url())).unwrap();
+    std::fs::write(
+        home.join(".dlt/secrets.toml"),
+        format!("[sources.shop]\nusername = \"{BASIC_USER}\"\n"),
+    )
+    .unwrap();
+    let run = |dataset: &'static str| {
+        let mut cmd = sluice(&project);
+        cmd.env("HOME", &home)
+            .arg("run")
+            .arg(&file)
+            .args(["--dataset", dataset]);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let out = run("from_global").await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = duckdb::Connection::open(project.join("shop.duckdb")).unwrap();
+    let secured: i64 = conn
+        .query_row("SELECT COUNT(*) FROM from_global.secured", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(secured, 3);
+    drop(conn);
+
+    // The project's own secrets win: a wrong username there fails the secured resource.
+    std::fs::create_dir_all(project.join(".sluice")).unwrap();
+    std::fs::write(
+        project.join(".sluice/secrets.toml"),
+        "[sources.shop]\nusername = \"not-the-user\"\n",
+    )
+    .unwrap();
+    let out = run("from_project").await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the project's wrong user must win");
+    assert!(stderr.contains("secured"), "{stderr}");
+}

@@ -2,7 +2,9 @@
 //!
 //! Values come from, in order of precedence: environment variables (`SECTION__KEY`, upper
 //! case, sections joined by `__`), `secrets.toml`, then `config.toml`, both in `.sluice/`
-//! (or `.dlt/` when `.sluice/` is absent) under the working directory. A [`ConfigSection`] is
+//! (or `.dlt/` when `.sluice/` is absent) under the working directory. The global files of
+//! the user's home, `~/.sluice/` over `~/.dlt/` (dlt's global folder), come under the
+//! project's: a key the project sets wins, a key only the global file has is read from it. A [`ConfigSection`] is
 //! the merged view of one section, such as `destination.postgres` or `sources.forter`.
 //!
 //! Nothing here prints values: the `Debug` output of a section lists keys only, and
@@ -70,12 +72,35 @@ impl ConfigProvider {
         Self::default()
     }
 
-    /// Read `.sluice/` (or `.dlt/`) under `project_dir` and the process environment.
+    /// Read `.sluice/` (or `.dlt/`) under `project_dir`, the global files of the user's home
+    /// (`~/.sluice/` over `~/.dlt/`, under the project's) and the process environment.
     pub fn load(project_dir: &Path) -> Result<Self> {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let global: Vec<PathBuf> = home
+            .iter()
+            .flat_map(|h| [h.join(".dlt"), h.join(".sluice")])
+            .collect();
+        Self::load_from(project_dir, &global)
+    }
+
+    /// Read `.sluice/` (or `.dlt/`) under `project_dir` over the `config.toml` and
+    /// `secrets.toml` of the `global` folders (later ones win; missing ones are skipped), and
+    /// the process environment.
+    pub fn load_from(project_dir: &Path, global: &[PathBuf]) -> Result<Self> {
         let mut provider = Self {
             env: std::env::vars().collect(),
             ..Self::default()
         };
+        for folder in global.iter().filter(|f| f.is_dir()) {
+            merge_into(
+                &mut provider.config,
+                &read_toml(&folder.join("config.toml"))?,
+            );
+            merge_into(
+                &mut provider.secrets,
+                &read_toml(&folder.join("secrets.toml"))?,
+            );
+        }
         let sluice = project_dir.join(".sluice");
         let dlt = project_dir.join(".dlt");
         let folder = if sluice.is_dir() {
@@ -86,8 +111,14 @@ impl ConfigProvider {
             None
         };
         if let Some(folder) = &folder {
-            provider.config = read_toml(&folder.join("config.toml"))?;
-            provider.secrets = read_toml(&folder.join("secrets.toml"))?;
+            merge_into(
+                &mut provider.config,
+                &read_toml(&folder.join("config.toml"))?,
+            );
+            merge_into(
+                &mut provider.secrets,
+                &read_toml(&folder.join("secrets.toml"))?,
+            );
         }
         provider.folder = folder;
         Ok(provider)
@@ -552,6 +583,49 @@ fn redact_query_params(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::ConfigProvider;
+
+    #[test]
+    fn global_files_come_under_the_projects() {
+        let tmp = std::env::temp_dir().join(format!("sluice-config-{}", std::process::id()));
+        let write = |rel: &str, text: &str| {
+            let path = tmp.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "home/.dlt/secrets.toml",
+            "[sources.shop]\nusername = \"global-dlt\"\npassword = \"global\"\ntoken = \"dlt\"\n",
+        );
+        write(
+            "home/.sluice/secrets.toml",
+            "[sources.shop]\ntoken = \"sluice\"\n",
+        );
+        write(
+            "home/.sluice/config.toml",
+            "[sources.shop]\napi_version = \"9\"\n",
+        );
+        write(
+            "project/.dlt/secrets.toml",
+            "[sources.shop]\npassword = \"project\"\n",
+        );
+        let global = [
+            tmp.join("home/.dlt"),
+            tmp.join("home/.sluice"),
+            tmp.join("nowhere"),
+        ];
+        let provider = ConfigProvider::load_from(&tmp.join("project"), &global)
+            .unwrap()
+            .with_env(Vec::<(String, String)>::new());
+        let section = provider.section(&["sources", "shop"]);
+        let get = |k: &str| section.get_str(k).unwrap_or_default();
+        assert_eq!(get("username"), "global-dlt");
+        assert_eq!(get("password"), "project");
+        assert_eq!(get("token"), "sluice");
+        assert_eq!(get("api_version"), "9");
+        assert_eq!(provider.folder(), Some(tmp.join("project/.dlt").as_path()));
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
 
     #[test]
     fn damaged_urls_keep_their_password_hidden() {
