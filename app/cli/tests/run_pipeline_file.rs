@@ -205,3 +205,33 @@ async fn global_secrets_in_the_home_folder_are_read() {
     assert!(!out.status.success(), "the project's wrong user must win");
     assert!(stderr.contains("secured"), "{stderr}");
 }
+
+/// dlt's lookup fallback: a secret under `[sources]` (or `SOURCES__USERNAME`) serves a source
+/// whose own section does not set it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_source_secrets_are_found_under_sources() {
+    let server = RestServer::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("shop.toml");
+    std::fs::write(&file, pipeline_file(&server.url())).unwrap();
+    std::fs::create_dir_all(tmp.path().join(".sluice")).unwrap();
+    std::fs::write(
+        tmp.path().join(".sluice/secrets.toml"),
+        format!("[sources]\nusername = \"{BASIC_USER}\"\n"),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking({
+        let mut cmd = sluice(tmp.path());
+        cmd.arg("run").arg(&file);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = duckdb::Connection::open(tmp.path().join("shop.duckdb")).unwrap();
+    assert_eq!(count(&conn, "secured"), 3);
+}

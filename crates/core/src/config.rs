@@ -157,7 +157,30 @@ impl ConfigProvider {
 
     /// The merged view of a section (`["destination", "duckdb"]`): config.toml, overridden by
     /// secrets.toml, overridden by environment variables.
+    ///
+    /// A source's section (`["sources", "shop"]`) also falls back, key by key, to the plain
+    /// values of its parents, as dlt looks `api_key` up in `sources.shop.api_key`, then in
+    /// `sources.api_key` (`SOURCES__API_KEY`): [`ConfigSection::get`] answers with them when
+    /// the section has no value of its own. They are not keys of the section (a shared value
+    /// is never an unknown key of every source).
     pub fn section(&self, path: &[&str]) -> ConfigSection {
+        let mut fallback = toml::Table::new();
+        if path.first() == Some(&"sources") {
+            for depth in 1..path.len() {
+                let parent = self.merged(&path[..depth]);
+                let plain = parent.into_iter().filter(|(_, v)| !v.is_table());
+                fallback.extend(plain);
+            }
+        }
+        ConfigSection {
+            path: path.join("."),
+            values: self.merged(path),
+            fallback,
+        }
+    }
+
+    /// config.toml, secrets.toml and the environment merged at `path`.
+    fn merged(&self, path: &[&str]) -> toml::Table {
         let mut values = toml::Table::new();
         for file in [&self.config, &self.secrets] {
             if let Some(t) = lookup_table(file, path) {
@@ -180,10 +203,7 @@ impl ConfigProvider {
                 set_path(&mut values, &parts, toml::Value::String(value.clone()));
             }
         }
-        ConfigSection {
-            path: path.join("."),
-            values,
-        }
+        values
     }
 }
 
@@ -334,6 +354,8 @@ pub const GCP_SERVICE_ACCOUNT_KEYS: &[&str] = &[
 pub struct ConfigSection {
     path: String,
     values: toml::Table,
+    /// Plain values of the parent sections, read by `get` when `values` lacks a key.
+    fallback: toml::Table,
 }
 
 impl fmt::Debug for ConfigSection {
@@ -361,6 +383,7 @@ impl ConfigSection {
         Self {
             path: path.into(),
             values,
+            fallback: toml::Table::new(),
         }
     }
 
@@ -372,7 +395,12 @@ impl ConfigSection {
     /// The raw value at a dotted key (`credentials.password`).
     pub fn get(&self, dotted: &str) -> Option<&toml::Value> {
         let mut parts = dotted.split('.');
-        let mut v = self.values.get(parts.next()?)?;
+        let first = parts.next()?;
+        let Some(mut v) = self.values.get(first) else {
+            // A parent's plain value, for a key of this section itself (see
+            // `ConfigProvider::section`).
+            return self.fallback.get(dotted);
+        };
         for p in parts {
             v = v.as_table()?.get(p)?;
         }
@@ -475,6 +503,7 @@ impl ConfigSection {
         self.get(key)?.as_table().map(|t| ConfigSection {
             path: format!("{}.{key}", self.path),
             values: t.clone(),
+            fallback: toml::Table::new(),
         })
     }
 
@@ -584,6 +613,45 @@ fn redact_query_params(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::ConfigProvider;
+
+    #[test]
+    fn sources_fall_back_to_plain_values_of_their_parents() {
+        let provider = ConfigProvider::empty()
+            .with_config_toml(
+                "[sources]\napi_version = \"2.0\"\nregion = \"eu\"\n\
+                 [sources.other]\nsite_id = \"theirs\"\n\
+                 [sources.shop]\nregion = \"us\"\n",
+            )
+            .unwrap()
+            .with_secrets_toml("[sources]\napi_key = \"shared-key\"\n")
+            .unwrap()
+            .with_env([("SOURCES__TOKEN", "from-env"), ("SOURCES__SHOP__USER", "u")]);
+        let shop = provider.section(&["sources", "shop"]);
+        let get = |k: &str| shop.get_str(k);
+        // The section's own value wins; missing keys come from `[sources]` and SOURCES__*.
+        assert_eq!(get("region").as_deref(), Some("us"));
+        assert_eq!(get("api_version").as_deref(), Some("2.0"));
+        assert_eq!(get("api_key").as_deref(), Some("shared-key"));
+        assert_eq!(get("token").as_deref(), Some("from-env"));
+        assert_eq!(get("user").as_deref(), Some("u"));
+        // Another source's table is not a fallback, and shared values are not keys of the
+        // section (so they are never refused as unknown).
+        assert_eq!(get("other"), None);
+        assert_eq!(get("site_id"), None);
+        let mut keys: Vec<&str> = shop.keys().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["region", "user"]);
+        // Destinations keep their sections as written.
+        let provider = ConfigProvider::empty()
+            .with_config_toml("[destination]\ncredentials = \"x\"\n")
+            .unwrap();
+        assert!(
+            provider
+                .section(&["destination", "duckdb"])
+                .get("credentials")
+                .is_none()
+        );
+    }
 
     #[test]
     fn global_files_come_under_the_projects() {
