@@ -5,10 +5,11 @@
 use crate::bucket::decode_part;
 use crate::config::FilesystemSettings;
 use crate::convert::convert_into;
-use crate::error::{bad_system_file, store_err};
-use crate::layout::{PathParams, load_id_key, package_time};
+use crate::error::store_err;
+use crate::layout::{PathParams, package_time};
 use crate::upload::{self, UploadStats};
 use crate::{FILENAME_SEPARATOR, INIT_FILE, STATE_ENGINE_VERSION, read};
+use crate::system_files::newest;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use base64::Engine;
@@ -437,26 +438,15 @@ impl Destination for FilesystemDestination {
     }
 
     async fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>> {
-        let newest = self
-            .system_files(sluice_core::VERSION_TABLE, true)
-            .await?
-            .into_iter()
-            .filter(|f| f.name == schema_name)
-            .max_by_key(|f| load_id_key(&f.load_id));
-        let Some(file) = newest else {
+        let files = self.system_files(sluice_core::VERSION_TABLE, true).await?;
+        let newest = newest(files, |f| f.name == schema_name);
+        let Some((_, schema_text)) = self.read_system_doc(newest, "schema").await? else {
             return Ok(None);
         };
-        let text = read::read_text(self.store.as_ref(), &file.path).await?;
-        let doc: serde_json::Value = serde_json::from_str(text.trim())
-            .map_err(|e| bad_system_file(&file.path, "is not JSON").with_source(e))?;
-        let schema_text = doc
-            .get("schema")
-            .and_then(|s| s.as_str())
-            .ok_or_else(|| bad_system_file(&file.path, "has no 'schema' field"))?;
         let schema = if schema_text.trim_start().starts_with('{') {
-            Schema::from_json(schema_text)
+            Schema::from_json(&schema_text)
         } else {
-            serde_json::from_value(sluice_core::state::decompress_state(schema_text)?)
+            serde_json::from_value(sluice_core::state::decompress_state(&schema_text)?)
                 .map_err(|e| Error::input("invalid stored schema").with_source(e))
         };
         schema
@@ -466,22 +456,13 @@ impl Destination for FilesystemDestination {
 
     async fn stored_state(&mut self, pipeline_name: &str) -> Result<Option<StateRecord>> {
         let completed = self.completed_loads().await?;
-        let newest = self
-            .system_files(sluice_core::STATE_TABLE, true)
-            .await?
-            .into_iter()
-            .filter(|f| f.name == pipeline_name && completed.contains(&f.load_id))
-            .max_by_key(|f| load_id_key(&f.load_id));
-        let Some(file) = newest else {
+        let files = self.system_files(sluice_core::STATE_TABLE, true).await?;
+        let newest = newest(files, |f| {
+            f.name == pipeline_name && completed.contains(&f.load_id)
+        });
+        let Some((doc, state_text)) = self.read_system_doc(newest, "state").await? else {
             return Ok(None);
         };
-        let text = read::read_text(self.store.as_ref(), &file.path).await?;
-        let doc: serde_json::Value = serde_json::from_str(text.trim())
-            .map_err(|e| bad_system_file(&file.path, "is not JSON").with_source(e))?;
-        let state_text = doc
-            .get("state")
-            .and_then(|s| s.as_str())
-            .ok_or_else(|| bad_system_file(&file.path, "has no 'state' field"))?;
         Ok(Some(StateRecord {
             pipeline_name: pipeline_name.to_string(),
             version: doc.get("version").and_then(|v| v.as_u64()).unwrap_or(0),
@@ -490,7 +471,7 @@ impl Destination for FilesystemDestination {
                 .and_then(|v| v.as_str())
                 .unwrap_or_default()
                 .to_string(),
-            state: sluice_core::state::decompress_state(state_text)
+            state: sluice_core::state::decompress_state(&state_text)
                 .map_err(|e| e.context(format!("pipeline state of '{pipeline_name}'")))?,
             created_at: doc
                 .get("created_at")

@@ -4,7 +4,7 @@
 
 use crate::FILENAME_SEPARATOR;
 use crate::destination::FilesystemDestination;
-use crate::error::store_err;
+use crate::error::{bad_system_file, store_err};
 use crate::layout::load_id_key;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
@@ -23,7 +23,39 @@ pub(crate) struct SystemFile {
     pub(crate) path: ObjectPath,
 }
 
+/// The newest of `files` (by load id) that `keep` accepts.
+pub(crate) fn newest(
+    files: Vec<SystemFile>,
+    keep: impl Fn(&SystemFile) -> bool,
+) -> Option<SystemFile> {
+    files
+        .into_iter()
+        .filter(|f| keep(f))
+        .max_by_key(|f| load_id_key(&f.load_id))
+}
+
 impl FilesystemDestination {
+    /// A system file's JSON document and its text field `field` (`schema`, `state`); `None`
+    /// for no file. A file that is not JSON or lacks the field is an error naming it.
+    pub(crate) async fn read_system_doc(
+        &self,
+        file: Option<SystemFile>,
+        field: &str,
+    ) -> Result<Option<(serde_json::Value, String)>> {
+        let Some(file) = file else {
+            return Ok(None);
+        };
+        let text = crate::read::read_text(self.store.as_ref(), &file.path).await?;
+        let doc: serde_json::Value = serde_json::from_str(text.trim())
+            .map_err(|e| bad_system_file(&file.path, "is not JSON").with_source(e))?;
+        let value = doc
+            .get(field)
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| bad_system_file(&file.path, &format!("has no '{field}' field")))?
+            .to_string();
+        Ok(Some((doc, value)))
+    }
+
     /// Files in a system folder (`_dlt_loads`, …), parsed.
     pub(crate) async fn system_files(
         &self,
