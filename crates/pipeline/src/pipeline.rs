@@ -223,10 +223,9 @@ impl Pipeline {
         connected.await.map_err(|e| self.named(e))
     }
 
-    /// An error of the destination, with its name put in front once (destinations do not
-    /// name themselves in their messages).
+    /// An error of the destination, with its name put in front (see [`named`]).
     fn named(&self, e: Error) -> Error {
-        e.context(format!("destination {}", self.factory.name()))
+        named(self.factory.name(), e)
     }
 
     /// A handle on the loaded data.
@@ -571,6 +570,12 @@ fn read_schema(paths: &PipelinePaths, name: &str) -> Result<Option<Schema>> {
     }
 }
 
+/// An error a destination returned, with the destination's name put in front once:
+/// destinations do not name themselves in their messages.
+fn named(destination: &str, e: Error) -> Error {
+    e.context(format!("destination {destination}"))
+}
+
 /// Apply the schema, write every table chain and commit, inside the destination's load.
 async fn write_package(
     dest: &mut dyn Destination,
@@ -581,8 +586,7 @@ async fn write_package(
 ) -> Result<()> {
     let schema = package.schema()?;
     load_rules::check(&schema, dest.capabilities(), destination)?;
-    // What the destination answers carries its name once (see `Pipeline::named`).
-    let named = |e: Error| e.context(format!("destination {destination}"));
+    let named = |e: Error| named(destination, e);
     let changes = match dest.stored_schema(&schema.name).await.map_err(named)? {
         Some(stored) if stored.version_hash == schema.version_hash => Vec::new(),
         Some(stored) => schema.changes_since(&stored),
