@@ -13,6 +13,29 @@ fn sluice(dir: &Path) -> Command {
     c
 }
 
+/// Run `cmd` on a blocking thread (the test servers run on the async workers).
+async fn output(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Fail the test, showing stderr, unless the command succeeded.
+fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Write `text` to `dir/rel`, creating the folders.
+fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
 fn pipeline_file(url: &str) -> String {
     format!(
         r#"
@@ -61,21 +84,13 @@ async fn pipeline_file_runs_rest_source_into_duckdb() {
     let server = RestServer::start().await;
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("shop.toml");
-    std::fs::write(&file, pipeline_file(&server.url())).unwrap();
-    std::fs::create_dir_all(tmp.path().join(".sluice")).unwrap();
-    std::fs::write(
-        tmp.path().join(".sluice/secrets.toml"),
-        format!("[sources.shop]\nusername = \"{BASIC_USER}\"\n"),
-    )
-    .unwrap();
+    write(tmp.path(), "shop.toml", &pipeline_file(&server.url()));
+    let secret = format!("[sources.shop]\nusername = \"{BASIC_USER}\"\n");
+    write(tmp.path(), ".sluice/secrets.toml", &secret);
 
-    let out = tokio::task::spawn_blocking({
-        let mut cmd = sluice(tmp.path());
-        cmd.arg("run").arg(&file);
-        move || cmd.output().unwrap()
-    })
-    .await
-    .unwrap();
+    let mut cmd = sluice(tmp.path());
+    cmd.arg("run").arg(&file);
+    let out = output(cmd).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -105,18 +120,10 @@ async fn pipeline_file_runs_rest_source_into_duckdb() {
     drop(conn);
 
     // --destination and --dataset on the command line win over the file.
-    let out = tokio::task::spawn_blocking({
-        let mut cmd = sluice(tmp.path());
-        cmd.arg("run").arg(&file).args(["--dataset", "other_data"]);
-        move || cmd.output().unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut cmd = sluice(tmp.path());
+    cmd.arg("run").arg(&file).args(["--dataset", "other_data"]);
+    let out = output(cmd).await;
+    assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("into dataset other_data"));
 }
 
@@ -126,15 +133,11 @@ async fn wrong_credentials_and_unknown_keys_fail_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("shop.toml");
     std::fs::write(&file, pipeline_file(&server.url())).unwrap();
-    let out = tokio::task::spawn_blocking({
-        let mut cmd = sluice(tmp.path());
-        cmd.arg("run")
-            .arg(&file)
-            .env("SOURCES__SHOP__USERNAME", "wrong-key");
-        move || cmd.output().unwrap()
-    })
-    .await
-    .unwrap();
+    let mut cmd = sluice(tmp.path());
+    cmd.arg("run")
+        .arg(&file)
+        .env("SOURCES__SHOP__USERNAME", "wrong-key");
+    let out = output(cmd).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -161,31 +164,17 @@ async fn wrong_credentials_and_unknown_keys_fail_clearly() {
 async fn global_secrets_in_the_home_folder_are_read() {
     let server = RestServer::start().await;
     let tmp = tempfile::tempdir().unwrap();
-    let project = tmp.path().join("project");
-    let home = tmp.path().join("home");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::create_dir_all(home.join(".dlt")).unwrap();
-    let file = project.join("shop.toml");
-    std::fs::write(&file, pipeline_file(&server.url())).unwrap();
-    std::fs::write(
-        home.join(".dlt/secrets.toml"),
-        format!("[sources.shop]\nusername = \"{BASIC_USER}\"\n"),
-    )
-    .unwrap();
-    let run = |dataset: &'static str| {
+    let (project, home) = (tmp.path().join("project"), tmp.path().join("home"));
+    write(&project, "shop.toml", &pipeline_file(&server.url()));
+    let secret = format!("[sources.shop]\nusername = \"{BASIC_USER}\"\n");
+    write(&home, ".dlt/secrets.toml", &secret);
+    let run = |dataset: &str| {
         let mut cmd = sluice(&project);
         cmd.env("HOME", &home)
-            .arg("run")
-            .arg(&file)
-            .args(["--dataset", dataset]);
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .args(["run", "shop.toml", "--dataset", dataset]);
+        output(cmd)
     };
-    let out = run("from_global").await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&run("from_global").await);
     let conn = duckdb::Connection::open(project.join("shop.duckdb")).unwrap();
     let secured: i64 = conn
         .query_row("SELECT COUNT(*) FROM from_global.secured", [], |r| r.get(0))
@@ -194,13 +183,9 @@ async fn global_secrets_in_the_home_folder_are_read() {
     drop(conn);
 
     // The project's own secrets win: a wrong username there fails the secured resource.
-    std::fs::create_dir_all(project.join(".sluice")).unwrap();
-    std::fs::write(
-        project.join(".sluice/secrets.toml"),
-        "[sources.shop]\nusername = \"not-the-user\"\n",
-    )
-    .unwrap();
-    let out = run("from_project").await.unwrap();
+    let wrong = "[sources.shop]\nusername = \"not-the-user\"\n";
+    write(&project, ".sluice/secrets.toml", wrong);
+    let out = run("from_project").await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the project's wrong user must win");
     assert!(stderr.contains("secured"), "{stderr}");
@@ -212,26 +197,12 @@ async fn global_secrets_in_the_home_folder_are_read() {
 async fn shared_source_secrets_are_found_under_sources() {
     let server = RestServer::start().await;
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("shop.toml");
-    std::fs::write(&file, pipeline_file(&server.url())).unwrap();
-    std::fs::create_dir_all(tmp.path().join(".sluice")).unwrap();
-    std::fs::write(
-        tmp.path().join(".sluice/secrets.toml"),
-        format!("[sources]\nusername = \"{BASIC_USER}\"\n"),
-    )
-    .unwrap();
-    let out = tokio::task::spawn_blocking({
-        let mut cmd = sluice(tmp.path());
-        cmd.arg("run").arg(&file);
-        move || cmd.output().unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    write(tmp.path(), "shop.toml", &pipeline_file(&server.url()));
+    let secret = format!("[sources]\nusername = \"{BASIC_USER}\"\n");
+    write(tmp.path(), ".sluice/secrets.toml", &secret);
+    let mut cmd = sluice(tmp.path());
+    cmd.args(["run", "shop.toml"]);
+    assert_ok(&output(cmd).await);
     let conn = duckdb::Connection::open(tmp.path().join("shop.duckdb")).unwrap();
     assert_eq!(count(&conn, "secured"), 3);
 }
