@@ -1,9 +1,9 @@
 //! `header_link`: the next page's URL is in the `Link` header (RFC 5988).
 
-use super::{Kind, PageState, Paginator};
+use super::{Kind, NextLink, PageState, Paginator};
 use crate::http::{Request, Response};
 use serde::Deserialize;
-use sluice_core::{Error, ErrorKind, Result};
+use sluice_core::Result;
 
 /// Settings of the `header_link` paginator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,12 +40,15 @@ impl Kind for HeaderLinkConfig {
 #[derive(Debug)]
 pub(super) struct HeaderLinkState {
     rel: String,
-    next: Option<reqwest::Url>,
+    next: NextLink,
 }
 
 impl HeaderLinkState {
     pub(super) fn new(rel: String) -> Self {
-        Self { rel, next: None }
+        Self {
+            rel,
+            next: NextLink::default(),
+        }
     }
 }
 
@@ -55,15 +58,9 @@ impl PageState for HeaderLinkState {
     }
 
     fn update_state(&mut self, resource: &str, resp: &Response, _data_len: usize) -> Result<bool> {
-        self.next = match link_header(&resp.headers, &self.rel) {
-            Some(s) => Some(resp.url.join(&s).map_err(|_| {
-                Error::new(
-                    ErrorKind::Source,
-                    format!("resource '{resource}': Link header URL '{s}' is not a URL"),
-                )
-            })?),
-            None => None,
-        };
+        let link = link_header(&resp.headers, &self.rel);
+        self.next
+            .set(resource, resp, link.as_deref(), "Link header URL")?;
         Ok(true)
     }
 
@@ -72,10 +69,7 @@ impl PageState for HeaderLinkState {
     }
 
     fn update_request(&mut self, req: &mut Request) -> Result<()> {
-        if let Some(u) = &self.next {
-            req.url = u.clone();
-            req.params.clear();
-        }
+        self.next.apply(req);
         Ok(())
     }
 }

@@ -1,11 +1,11 @@
 //! `json_link` (alias `json_response`): the next page's URL is at a path in the body.
 
-use super::{Kind, PageState, Paginator};
+use super::{Kind, NextLink, PageState, Paginator};
 use crate::http::{Request, Response};
 use crate::jsonpath::JsonPath;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::{Error, ErrorKind, Result};
+use sluice_core::Result;
 
 /// Settings of the `json_link` paginator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,12 +42,15 @@ impl Kind for JsonLinkConfig {
 #[derive(Debug)]
 pub(super) struct JsonLinkState {
     path: JsonPath,
-    next: Option<reqwest::Url>,
+    next: NextLink,
 }
 
 impl JsonLinkState {
     pub(super) fn new(path: JsonPath) -> Self {
-        Self { path, next: None }
+        Self {
+            path,
+            next: NextLink::default(),
+        }
     }
 }
 
@@ -61,15 +64,11 @@ impl PageState for JsonLinkState {
     }
 
     fn update_state(&mut self, resource: &str, resp: &Response, _data_len: usize) -> Result<bool> {
-        self.next = match self.path.first(&resp.body) {
-            Some(Value::String(s)) if !s.is_empty() => Some(resp.url.join(s).map_err(|_| {
-                Error::new(
-                    ErrorKind::Source,
-                    format!("resource '{resource}': next link '{s}' is not a URL"),
-                )
-            })?),
+        let link = match self.path.first(&resp.body) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.as_str()),
             _ => None,
         };
+        self.next.set(resource, resp, link, "next link")?;
         Ok(true)
     }
 
@@ -78,10 +77,7 @@ impl PageState for JsonLinkState {
     }
 
     fn update_request(&mut self, req: &mut Request) -> Result<()> {
-        if let Some(u) = &self.next {
-            req.url = u.clone();
-            req.params.clear();
-        }
+        self.next.apply(req);
         Ok(())
     }
 }

@@ -54,6 +54,46 @@ pub(crate) trait PageState: fmt::Debug + Send + Sync {
     fn update_request(&mut self, req: &mut Request) -> Result<()>;
 }
 
+/// The next page's URL, for the kinds that follow links (`json_link`, `header_link`).
+#[derive(Debug, Default)]
+pub(super) struct NextLink(Option<reqwest::Url>);
+
+impl NextLink {
+    /// Follow `link` (resolved against the response's URL) next, or stop when there is none.
+    /// `what` names where the link came from, for the error when it is not a URL.
+    pub(super) fn set(
+        &mut self,
+        resource: &str,
+        resp: &Response,
+        link: Option<&str>,
+        what: &str,
+    ) -> Result<()> {
+        self.0 = match link {
+            Some(s) => Some(resp.url.join(s).map_err(|_| {
+                Error::new(
+                    ErrorKind::Source,
+                    format!("resource '{resource}': {what} '{s}' is not a URL"),
+                )
+            })?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// Whether there is a next page.
+    pub(super) fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Point the request at the next page (its query is the link's own).
+    pub(super) fn apply(&self, req: &mut Request) {
+        if let Some(u) = &self.0 {
+            req.url = u.clone();
+            req.params.clear();
+        }
+    }
+}
+
 /// The paginator kinds, one line each: `Variant(module::Config)`. Declares the modules, makes
 /// [`PaginatorConfig`] with one variant per kind, and dispatches parsing and starting a run.
 macro_rules! paginator_kinds {
