@@ -370,6 +370,10 @@ impl Destination for SqliteDestination {
 
     async fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
         blocking(|| {
+            // Before `initialize` the dataset may not exist yet: then nothing is loaded.
+            if !self.table_exists(sluice_core::LOADS_TABLE)? {
+                return Ok(false);
+            }
             let row = self.first_row(&self.dialect().select_load(load_id))?;
             Ok(matches!(row.as_deref(), Some([Value::Integer(n)]) if *n > 0))
         })

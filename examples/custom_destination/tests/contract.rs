@@ -9,11 +9,6 @@ fn target() -> ContractTarget {
             "drop_tables_ignores_missing",
             "this example does not implement drop_tables (the trait's default refuses it)",
         )
-        .skip(
-            "missing_dataset_reads_as_empty",
-            "this example reads _dlt_loads without checking that initialize created it (the \
-             pipeline always initializes first)",
-        )
 }
 
 sluice_integration_tests::contract_tests!(target());
