@@ -1,9 +1,9 @@
 //! A sluice destination written the way a third-party crate would write one: SQLite, through
 //! `rusqlite`, in one file and depending on `sluice-core` only.
 //!
-//! It implements the required methods of [`DestinationFactory`] and [`Destination`], plus two
-//! of the defaulted ones: `query`, so that loaded data can be read back (the conformance suite
-//! and `sluice query` do), and `abort_load`, to roll back its transaction.
+//! It implements the required methods of [`DestinationFactory`] and [`Destination`], plus three
+//! of the defaulted ones: `query`, so that loaded data can be read back (the conformance suites
+//! and `sluice query` do), `abort_load`, to roll back its transaction, and `drop_tables`.
 //! Everything else (the load checks, `Skip` tables, package files, retries, the trait's other
 //! defaults) is the pipeline's business.
 //!
@@ -443,6 +443,17 @@ impl Destination for SqliteDestination {
                 self.exec("ROLLBACK")?;
             }
             Ok(())
+        })
+    }
+
+    async fn drop_tables(&mut self, tables: &[String]) -> Result<()> {
+        blocking(|| {
+            let d = self.dialect();
+            let drops: Vec<String> = tables
+                .iter()
+                .map(|t| format!("DROP TABLE IF EXISTS {};", d.table(t)))
+                .collect();
+            self.exec(&format!("BEGIN; {} COMMIT;", drops.join(" ")))
         })
     }
 

@@ -4,10 +4,7 @@ use sluice_integration_tests::contract::ContractTarget;
 use std::sync::Arc;
 
 fn target() -> ContractTarget {
-    ContractTarget::from_toml(Arc::new(sluice_example_sqlite::SqliteFactory), "").skip(
-        "drop_tables_ignores_missing",
-        "this example does not implement drop_tables (the trait's default refuses it)",
-    )
+    ContractTarget::from_toml(Arc::new(sluice_example_sqlite::SqliteFactory), "")
 }
 
 sluice_integration_tests::contract_tests!(target());
