@@ -8,7 +8,6 @@ use sluice::filesystem::FilesystemFactory;
 use sluice_integration_tests::contract::ContractTarget;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 static N: AtomicU32 = AtomicU32::new(0);
 
@@ -16,25 +15,9 @@ fn factory() -> Arc<FilesystemFactory> {
     Arc::new(FilesystemFactory)
 }
 
-/// Create a bucket on moto with a plain HTTP PUT.
+/// Create a bucket on moto.
 async fn create_bucket(endpoint: &str, bucket: &str) {
-    let hostport = endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let mut s = tokio::net::TcpStream::connect(&hostport).await.unwrap();
-    let req = format!(
-        "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).await.unwrap();
-    let resp = String::from_utf8_lossy(&resp);
-    assert!(
-        resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
-        "cannot create bucket {bucket}: {}",
-        resp.lines().next().unwrap_or("")
-    );
+    sluice_core::test_support::create_s3_bucket(endpoint, bucket).await
 }
 
 mod local {

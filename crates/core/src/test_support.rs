@@ -51,3 +51,33 @@ pub fn fuzz_budget() -> (u64, std::time::Instant) {
         std::time::Instant::now() + std::time::Duration::from_secs(seconds),
     )
 }
+
+/// Create `bucket` on an S3-compatible test server (moto) at `endpoint` (`http://host:port`)
+/// with a plain HTTP `PUT`, so tests need no S3 client of their own.
+///
+/// # Panics
+/// When the server cannot be reached or does not answer 200.
+pub async fn create_s3_bucket(endpoint: &str, bucket: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hostport = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = tokio::net::TcpStream::connect(&hostport)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the S3 test server at {hostport}: {e}"));
+    let req = format!(
+        "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.expect("send PUT bucket");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)
+        .await
+        .expect("read PUT bucket answer");
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(
+        resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
+        "cannot create bucket {bucket}: {}",
+        resp.lines().next().unwrap_or("")
+    );
+}

@@ -27,7 +27,6 @@ use sluice_filesystem::{FilesystemDestination, FilesystemFactory};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -157,25 +156,9 @@ fn azure_section(what: &str, name: &str) -> Option<String> {
     ))
 }
 
-/// Create a bucket on moto with a plain HTTP PUT.
+/// Create a bucket on moto.
 async fn create_bucket(endpoint: &str, bucket: &str) {
-    let hostport = endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let mut s = tokio::net::TcpStream::connect(&hostport).await.unwrap();
-    let req = format!(
-        "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).await.unwrap();
-    let resp = String::from_utf8_lossy(&resp);
-    assert!(
-        resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
-        "cannot create bucket {bucket}: {}",
-        resp.lines().next().unwrap_or("")
-    );
+    sluice_core::test_support::create_s3_bucket(endpoint, bucket).await
 }
 
 /// Write one Parquet package file of `table` named `<table>.<n>.parquet` in `dir`.

@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 use sluice_snowflake::stage_upload::{S3Stage, SINGLE_PUT_LIMIT};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KEY_ID: &str = "ASIATESTKEYID0001";
 const SECRET: &str = "test-secret-access-key/0001";
@@ -53,22 +52,9 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
 }
 
-/// Create a bucket on moto with a plain HTTP PUT.
+/// Create a bucket on moto.
 async fn create_bucket(endpoint: &str, bucket: &str) {
-    let hostport = endpoint.trim_start_matches("http://").to_string();
-    let mut s = tokio::net::TcpStream::connect(&hostport).await.unwrap();
-    let req = format!(
-        "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).await.unwrap();
-    let resp = String::from_utf8_lossy(&resp);
-    assert!(
-        resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
-        "cannot create bucket {bucket}: {}",
-        resp.lines().next().unwrap_or("")
-    );
+    sluice_core::test_support::create_s3_bucket(endpoint, bucket).await
 }
 
 /// The `data` of a `PUT` answer for an S3 stage, as Snowflake on AWS sends it.
