@@ -151,6 +151,83 @@ pub trait DestinationFactoryExt: DestinationFactory {
 
 impl<T: DestinationFactory + ?Sized> DestinationFactoryExt for T {}
 
+/// A factory whose settings are one Rust type: it implements only what differs between
+/// destinations (the settings parser, how to open with them, the capabilities, the keys) and
+/// gets [`DestinationFactory`] from the blanket impl below, which stores the settings in the
+/// [`ValidatedConfig`] and hands them back to [`TypedFactory::open`]. Every built-in
+/// destination's factory is one; a factory may also implement `DestinationFactory` directly.
+///
+/// ```ignore
+/// #[async_trait]
+/// impl TypedFactory for MyFactory {
+///     const NAME: &'static str = "mine";
+///     const CAPABILITIES: fn() -> Capabilities = capabilities;
+///     type Settings = MySettings;
+///     fn parse(&self, config: &DestinationConfig) -> Result<MySettings> {
+///         MySettings::resolve(config)
+///     }
+///     async fn open(&self, s: &MySettings, _: &DestinationConfig) -> Result<Box<dyn Destination>> {
+///         Ok(Box::new(MyDestination::connect(s.clone()).await?))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait TypedFactory: Send + Sync {
+    /// The registry name (`duckdb`, `postgres`, …).
+    const NAME: &'static str;
+    /// What this destination supports and how it differs.
+    const CAPABILITIES: fn() -> Capabilities;
+    /// An example of its config, as TOML (for `sluice destinations describe`).
+    const EXAMPLE_CONFIG: &'static str = "";
+    /// The settings `parse` returns and `open` takes.
+    type Settings: Any + Send + Sync;
+
+    /// Parse `[destination.<name>]` into the settings, without I/O; unknown keys are refused
+    /// with their path.
+    fn parse(&self, config: &DestinationConfig) -> Result<Self::Settings>;
+
+    /// Connect with settings `parse` returned; `config` is what they were parsed from (its
+    /// dataset and pipeline names).
+    async fn open(
+        &self,
+        settings: &Self::Settings,
+        config: &DestinationConfig,
+    ) -> Result<Box<dyn Destination>>;
+
+    /// The keys `parse` accepts (for `sluice destinations describe`). Empty by default.
+    fn keys(&self) -> ConfigKeys {
+        ConfigKeys::default()
+    }
+}
+
+#[async_trait]
+impl<F: TypedFactory> DestinationFactory for F {
+    fn name(&self) -> &str {
+        F::NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        (F::CAPABILITIES)()
+    }
+
+    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
+        ValidatedConfig::parse(config, |c| self.parse(c))
+    }
+
+    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
+        self.open(config.settings::<F::Settings>()?, config.config())
+            .await
+    }
+
+    fn config_keys(&self) -> ConfigKeys {
+        self.keys()
+    }
+
+    fn example_config(&self) -> &'static str {
+        F::EXAMPLE_CONFIG
+    }
+}
+
 /// The config keys a destination reads.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigKeys {

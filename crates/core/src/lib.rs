@@ -26,7 +26,7 @@ pub use capabilities::{Capabilities, CaseFold, FileFormat};
 pub use config::{ConfigProvider, ConfigSection, Secret};
 pub use destination::{
     ChainDisposition, ChainJob, ConfigKeys, Destination, DestinationConfig, DestinationFactory,
-    DestinationFactoryExt, LoadCommit, StateRecord, TableJob, ValidatedConfig,
+    DestinationFactoryExt, LoadCommit, StateRecord, TableJob, TypedFactory, ValidatedConfig,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use naming::NamingConvention;

@@ -62,8 +62,7 @@ pub use types::{bigquery_sql_type, bq_literal};
 
 use async_trait::async_trait;
 use sluice_core::{
-    Capabilities, Destination, DestinationConfig, DestinationFactory, MergeStrategy, Result,
-    ValidatedConfig,
+    Capabilities, Destination, DestinationConfig, MergeStrategy, Result, TypedFactory,
 };
 
 /// An example config of this destination (`sluice destinations describe bigquery`).
@@ -102,38 +101,37 @@ pub fn capabilities() -> Capabilities {
 }
 
 #[async_trait]
-impl DestinationFactory for BigQueryFactory {
-    fn name(&self) -> &str {
-        NAME
+impl TypedFactory for BigQueryFactory {
+    const NAME: &'static str = NAME;
+    const CAPABILITIES: fn() -> Capabilities = capabilities;
+    const EXAMPLE_CONFIG: &'static str = EXAMPLE_CONFIG;
+    type Settings = BigQuerySettings;
+
+    fn parse(&self, config: &DestinationConfig) -> Result<BigQuerySettings> {
+        BigQuerySettings::resolve(config)
     }
 
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
+    async fn open(
+        &self,
+        settings: &BigQuerySettings,
+        _: &DestinationConfig,
+    ) -> Result<Box<dyn Destination>> {
+        Ok(Box::new(
+            BigQueryDestination::connect(settings.clone()).await?,
+        ))
     }
 
-    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        ValidatedConfig::parse(config, BigQuerySettings::resolve)
-    }
-
-    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
-        let settings = config.settings::<BigQuerySettings>()?.clone();
-        Ok(Box::new(BigQueryDestination::connect(settings).await?))
-    }
-
-    fn config_keys(&self) -> sluice_core::ConfigKeys {
+    fn keys(&self) -> sluice_core::ConfigKeys {
         // A service-account key file may be pasted whole into the credentials table.
         let key_file = sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS;
         sluice_core::ConfigKeys::new(config::SETTINGS, &[config::CREDENTIALS, key_file])
-    }
-
-    fn example_config(&self) -> &'static str {
-        EXAMPLE_CONFIG
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_core::DestinationFactory;
 
     #[test]
     fn capabilities_follow_dlt() {

@@ -44,8 +44,7 @@ pub use types::duckdb_sql_type;
 use async_trait::async_trait;
 use sluice_core::blocking::blocking;
 use sluice_core::{
-    Capabilities, Destination, DestinationConfig, DestinationFactory, MergeStrategy, Result,
-    ValidatedConfig,
+    Capabilities, Destination, DestinationConfig, MergeStrategy, Result, TypedFactory,
 };
 
 /// An example config of this destination (`sluice destinations describe duckdb`).
@@ -82,29 +81,26 @@ pub fn capabilities() -> Capabilities {
 }
 
 #[async_trait]
-impl DestinationFactory for DuckDbFactory {
-    fn name(&self) -> &str {
-        NAME
+impl TypedFactory for DuckDbFactory {
+    const NAME: &'static str = NAME;
+    const CAPABILITIES: fn() -> Capabilities = capabilities;
+    const EXAMPLE_CONFIG: &'static str = EXAMPLE_CONFIG;
+    type Settings = DuckDbSettings;
+
+    fn parse(&self, config: &DestinationConfig) -> Result<DuckDbSettings> {
+        DuckDbSettings::resolve(config)
     }
 
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
-
-    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        ValidatedConfig::parse(config, DuckDbSettings::resolve)
-    }
-
-    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
-        let settings = config.settings::<DuckDbSettings>()?.clone();
+    async fn open(
+        &self,
+        settings: &DuckDbSettings,
+        _: &DestinationConfig,
+    ) -> Result<Box<dyn Destination>> {
+        let settings = settings.clone();
         Ok(Box::new(blocking(|| DuckDbDestination::open(settings))?))
     }
 
-    fn config_keys(&self) -> sluice_core::ConfigKeys {
+    fn keys(&self) -> sluice_core::ConfigKeys {
         sluice_core::ConfigKeys::new(config::SETTINGS, &[config::CREDENTIALS])
-    }
-
-    fn example_config(&self) -> &'static str {
-        EXAMPLE_CONFIG
     }
 }

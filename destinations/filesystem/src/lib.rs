@@ -68,7 +68,7 @@ pub use upload::UploadStats;
 
 use async_trait::async_trait;
 use sluice_core::{
-    Capabilities, Destination, DestinationConfig, DestinationFactory, Result, ValidatedConfig,
+    Capabilities, Destination, DestinationConfig, Result, TypedFactory, ValidatedConfig,
 };
 
 /// An example config of this destination (`sluice destinations describe filesystem`).
@@ -111,34 +111,31 @@ pub fn capabilities() -> Capabilities {
 }
 
 #[async_trait]
-impl DestinationFactory for FilesystemFactory {
-    fn name(&self) -> &str {
-        NAME
+impl TypedFactory for FilesystemFactory {
+    const NAME: &'static str = NAME;
+    const CAPABILITIES: fn() -> Capabilities = capabilities;
+    const EXAMPLE_CONFIG: &'static str = EXAMPLE_CONFIG;
+    type Settings = FilesystemSettings;
+
+    fn parse(&self, config: &DestinationConfig) -> Result<FilesystemSettings> {
+        FilesystemSettings::resolve(config)
     }
 
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
-
-    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        ValidatedConfig::parse(config, FilesystemSettings::resolve)
-    }
-
-    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
-        let destination = self.connect_filesystem(config).await?;
+    async fn open(
+        &self,
+        settings: &FilesystemSettings,
+        _: &DestinationConfig,
+    ) -> Result<Box<dyn Destination>> {
+        let destination = FilesystemDestination::open(settings.clone())?;
         #[cfg(feature = "sql")]
         let destination = destination.with_sql();
         Ok(Box::new(destination))
     }
 
-    fn config_keys(&self) -> sluice_core::ConfigKeys {
+    fn keys(&self) -> sluice_core::ConfigKeys {
         // A service-account key file may be pasted whole into the credentials table.
         let key_file = sluice_core::config::GCP_SERVICE_ACCOUNT_KEYS;
         sluice_core::ConfigKeys::new(config::SETTINGS, &[config::CREDENTIALS, key_file])
-    }
-
-    fn example_config(&self) -> &'static str {
-        EXAMPLE_CONFIG
     }
 }
 

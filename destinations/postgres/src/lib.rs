@@ -65,7 +65,7 @@ pub mod wire {
 use async_trait::async_trait;
 use sluice_core::capabilities::{Capabilities, CaseFold};
 use sluice_core::schema::MergeStrategy;
-use sluice_core::{Destination, DestinationConfig, DestinationFactory, Result, ValidatedConfig};
+use sluice_core::{Destination, DestinationConfig, Result, TypedFactory};
 
 /// An example config of this destination (`sluice destinations describe postgres`).
 pub const EXAMPLE_CONFIG: &str = r#"# Or one URL: DESTINATION__POSTGRES__CREDENTIALS=postgresql://loader:PASSWORD@localhost:5432/shop
@@ -108,30 +108,26 @@ pub fn capabilities() -> Capabilities {
 }
 
 #[async_trait]
-impl DestinationFactory for PostgresFactory {
-    fn name(&self) -> &str {
-        NAME
+impl TypedFactory for PostgresFactory {
+    const NAME: &'static str = NAME;
+    const CAPABILITIES: fn() -> Capabilities = capabilities;
+    const EXAMPLE_CONFIG: &'static str = EXAMPLE_CONFIG;
+    type Settings = PgCredentials;
+
+    fn parse(&self, config: &DestinationConfig) -> Result<PgCredentials> {
+        config::settings(config)
     }
 
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
-
-    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        ValidatedConfig::parse(config, config::settings)
-    }
-
-    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
-        let creds = config.settings::<PgCredentials>()?.clone();
-        let dest = PostgresDestination::connect(creds, &config.config().dataset_name).await?;
+    async fn open(
+        &self,
+        creds: &PgCredentials,
+        config: &DestinationConfig,
+    ) -> Result<Box<dyn Destination>> {
+        let dest = PostgresDestination::connect(creds.clone(), &config.dataset_name).await?;
         Ok(Box::new(dest))
     }
 
-    fn config_keys(&self) -> sluice_core::ConfigKeys {
+    fn keys(&self) -> sluice_core::ConfigKeys {
         sluice_core::ConfigKeys::new(config::SETTINGS, &[config::CREDENTIALS])
-    }
-
-    fn example_config(&self) -> &'static str {
-        EXAMPLE_CONFIG
     }
 }

@@ -83,7 +83,7 @@ pub use types::redshift_sql_type;
 use async_trait::async_trait;
 use sluice_core::capabilities::{Capabilities, CaseFold};
 use sluice_core::schema::MergeStrategy;
-use sluice_core::{Destination, DestinationConfig, DestinationFactory, Result, ValidatedConfig};
+use sluice_core::{Destination, DestinationConfig, Result, TypedFactory};
 
 /// An example config of this destination (`sluice destinations describe redshift`).
 pub const EXAMPLE_CONFIG: &str = r#"# Or one URL: DESTINATION__REDSHIFT__CREDENTIALS=redshift://loader:PASSWORD@cluster.example.eu-west-1.redshift.amazonaws.com:5439/dev
@@ -136,38 +136,27 @@ pub fn capabilities() -> Capabilities {
 }
 
 #[async_trait]
-impl DestinationFactory for RedshiftFactory {
-    fn name(&self) -> &str {
-        NAME
+impl TypedFactory for RedshiftFactory {
+    const NAME: &'static str = NAME;
+    const CAPABILITIES: fn() -> Capabilities = capabilities;
+    const EXAMPLE_CONFIG: &'static str = EXAMPLE_CONFIG;
+    type Settings = RedshiftCredentials;
+
+    fn parse(&self, config: &DestinationConfig) -> Result<RedshiftCredentials> {
+        config::settings(config)
     }
 
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
-    }
-
-    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        Ok(ValidatedConfig::new(
-            config.clone(),
-            config::settings(config)?,
-        ))
-    }
-
-    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
-        let creds = config.settings::<RedshiftCredentials>()?.clone();
-        let dest =
-            RedshiftDestination::connect(creds, &config.config().dataset_name, self.log.clone())
-                .await?;
+    async fn open(
+        &self,
+        creds: &RedshiftCredentials,
+        config: &DestinationConfig,
+    ) -> Result<Box<dyn Destination>> {
+        let log = self.log.clone();
+        let dest = RedshiftDestination::connect(creds.clone(), &config.dataset_name, log).await?;
         Ok(Box::new(dest))
     }
 
-    fn config_keys(&self) -> sluice_core::ConfigKeys {
-        sluice_core::ConfigKeys {
-            settings: config::SETTINGS.to_vec(),
-            credentials: config::CREDENTIALS.to_vec(),
-        }
-    }
-
-    fn example_config(&self) -> &'static str {
-        EXAMPLE_CONFIG
+    fn keys(&self) -> sluice_core::ConfigKeys {
+        sluice_core::ConfigKeys::new(config::SETTINGS, &[config::CREDENTIALS])
     }
 }

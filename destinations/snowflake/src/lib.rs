@@ -62,7 +62,7 @@ pub use types::snowflake_sql_type;
 use async_trait::async_trait;
 use sluice_core::capabilities::{Capabilities, CaseFold};
 use sluice_core::schema::MergeStrategy;
-use sluice_core::{Destination, DestinationConfig, DestinationFactory, Result, ValidatedConfig};
+use sluice_core::{Destination, DestinationConfig, Result, TypedFactory};
 
 /// An example config of this destination (`sluice destinations describe snowflake`).
 pub const EXAMPLE_CONFIG: &str = r#"# Or one URL: DESTINATION__SNOWFLAKE__CREDENTIALS=snowflake://LOADER:PASSWORD@ACCOUNT/SHOP?warehouse=LOAD_WH&role=LOADER
@@ -100,30 +100,28 @@ pub fn capabilities() -> Capabilities {
 }
 
 #[async_trait]
-impl DestinationFactory for SnowflakeFactory {
-    fn name(&self) -> &str {
-        NAME
+impl TypedFactory for SnowflakeFactory {
+    const NAME: &'static str = NAME;
+    const CAPABILITIES: fn() -> Capabilities = capabilities;
+    const EXAMPLE_CONFIG: &'static str = EXAMPLE_CONFIG;
+    type Settings = SnowflakeSettings;
+
+    fn parse(&self, config: &DestinationConfig) -> Result<SnowflakeSettings> {
+        settings(config)
     }
 
-    fn capabilities(&self) -> Capabilities {
-        capabilities()
+    async fn open(
+        &self,
+        settings: &SnowflakeSettings,
+        _: &DestinationConfig,
+    ) -> Result<Box<dyn Destination>> {
+        Ok(Box::new(
+            SnowflakeDestination::connect(settings.clone()).await?,
+        ))
     }
 
-    fn validate(&self, config: &DestinationConfig) -> Result<ValidatedConfig> {
-        ValidatedConfig::parse(config, settings)
-    }
-
-    async fn connect(&self, config: &ValidatedConfig) -> Result<Box<dyn Destination>> {
-        let settings = config.settings::<SnowflakeSettings>()?.clone();
-        Ok(Box::new(SnowflakeDestination::connect(settings).await?))
-    }
-
-    fn config_keys(&self) -> sluice_core::ConfigKeys {
+    fn keys(&self) -> sluice_core::ConfigKeys {
         sluice_core::ConfigKeys::new(config::SETTINGS, &[config::CREDENTIALS])
-    }
-
-    fn example_config(&self) -> &'static str {
-        EXAMPLE_CONFIG
     }
 }
 
