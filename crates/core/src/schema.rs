@@ -27,73 +27,11 @@ pub const C_DLT_LIST_IDX: &str = "_dlt_list_idx";
 /// Root row key column of nested tables, present when a merge needs it.
 pub const C_DLT_ROOT_ID: &str = "_dlt_root_id";
 
-/// How the rows of a table are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum WriteDisposition {
-    /// Add rows to the table.
-    #[default]
-    Append,
-    /// Replace the whole table (and its nested tables) with this load's rows.
-    Replace,
-    /// Merge rows on the primary / merge key.
-    Merge,
-    /// Do not load (system tables).
-    Skip,
-}
-
-impl WriteDisposition {
-    /// Parse `append`, `replace`, `merge` or `skip`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "append" => Ok(Self::Append),
-            "replace" => Ok(Self::Replace),
-            "merge" => Ok(Self::Merge),
-            "skip" => Ok(Self::Skip),
-            other => Err(Error::config(format!(
-                "unknown write disposition '{other}': use append, replace or merge"
-            ))),
-        }
-    }
-
-    /// The name as written in config.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Append => "append",
-            Self::Replace => "replace",
-            Self::Merge => "merge",
-            Self::Skip => "skip",
-        }
-    }
-}
-
-/// How a merge is carried out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum MergeStrategy {
-    /// Delete rows whose key matches an incoming row, then insert the incoming rows
-    /// (deduplicated on the primary key).
-    #[default]
-    DeleteInsert,
-    /// Update matching rows in place and insert the others.
-    Upsert,
-    /// Insert incoming rows whose key is not present yet.
-    InsertOnly,
-}
-
-impl MergeStrategy {
-    /// Parse `delete-insert`, `upsert` or `insert-only`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "delete-insert" => Ok(Self::DeleteInsert),
-            "upsert" => Ok(Self::Upsert),
-            "insert-only" => Ok(Self::InsertOnly),
-            other => Err(Error::config(format!(
-                "unknown merge strategy '{other}': use delete-insert, upsert or insert-only"
-            ))),
-        }
-    }
-}
+mod disposition;
+pub use disposition::{
+    DEFAULT_VALIDITY_COLUMN_NAMES, MergeStrategy, Scd2Settings, WriteDisposition,
+    parse_timestamp_setting,
+};
 
 /// What happens when data does not fit the schema (dlt's schema contract modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -217,6 +155,22 @@ pub struct Column {
     /// Sort order used to pick one row among duplicates on merge (`asc` or `desc`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_sort: Option<String>,
+    /// Of an scd2 root table: the column holding when a row version became valid.
+    #[serde(default, rename = "x-valid-from", skip_serializing_if = "is_false")]
+    pub valid_from: bool,
+    /// Of an scd2 root table: the column holding when a row version was retired.
+    #[serde(default, rename = "x-valid-to", skip_serializing_if = "is_false")]
+    pub valid_to: bool,
+    /// Of the valid-to column: the value (RFC 3339) that marks an active row instead of NULL.
+    #[serde(
+        default,
+        rename = "x-active-record-timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub active_record_timestamp: Option<String>,
+    /// Of an scd2 root table: the column holding the row version hash.
+    #[serde(default, rename = "x-row-version", skip_serializing_if = "is_false")]
+    pub row_version: bool,
     /// The source keys this column was made from (one per nesting level). Recorded so that
     /// two distinct source keys that normalize to the same name keep distinct, stable columns.
     #[serde(
@@ -246,6 +200,10 @@ impl Column {
             scale: None,
             timezone: None,
             dedup_sort: None,
+            valid_from: false,
+            valid_to: false,
+            active_record_timestamp: None,
+            row_version: false,
             source_path: None,
         }
     }
@@ -302,6 +260,14 @@ pub struct Table {
     /// The resource that produced the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// Of an scd2 root table: the time (RFC 3339) that retires and starts row versions
+    /// instead of the load's time.
+    #[serde(
+        default,
+        rename = "x-boundary-timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub boundary_timestamp: Option<String>,
     /// Contract that overrides the schema's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_contract: Option<SchemaContract>,
@@ -338,6 +304,7 @@ impl Table {
             write_disposition: None,
             merge_strategy: None,
             resource: None,
+            boundary_timestamp: None,
             schema_contract: None,
             max_nesting: None,
             description: None,
@@ -385,6 +352,18 @@ impl Table {
             .filter(|c| c.merge_key)
             .map(|c| c.name.as_str())
             .collect()
+    }
+
+    /// Of an scd2 root table: the valid-from and valid-to columns.
+    pub fn validity_columns(&self) -> Option<(&Column, &Column)> {
+        let from = self.columns.values().find(|c| c.valid_from)?;
+        let to = self.columns.values().find(|c| c.valid_to)?;
+        Some((from, to))
+    }
+
+    /// Of an scd2 root table: the column holding the row version hash.
+    pub fn row_version_column(&self) -> Option<&Column> {
+        self.columns.values().find(|c| c.row_version)
     }
 }
 
@@ -662,108 +641,4 @@ pub fn system_tables() -> Vec<Table> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn orders() -> Schema {
-        let mut s = Schema::new("shop");
-        let mut orders = Table::new("orders")
-            .with_column(Column::new("id", DataType::Bigint).primary_key())
-            .with_column(Column::new(C_DLT_ID, DataType::Text).not_null());
-        orders.write_disposition = Some(WriteDisposition::Merge);
-        s.tables.insert("orders".into(), orders);
-        s.tables.insert(
-            "orders__items".into(),
-            Table::nested("orders__items", "orders")
-                .with_column(Column::new("sku", DataType::Text)),
-        );
-        s.tables.insert(
-            "orders__items__tags".into(),
-            Table::nested("orders__items__tags", "orders__items")
-                .with_column(Column::new("value", DataType::Text)),
-        );
-        s
-    }
-
-    #[test]
-    fn version_bumps_only_when_content_changes() {
-        let mut s = orders();
-        assert!(s.bump_version());
-        let v = s.version;
-        assert!(!s.bump_version());
-        assert_eq!(s.version, v);
-        let old_hash = s.version_hash.clone();
-        s.tables["orders"]
-            .columns
-            .insert("note".into(), Column::new("note", DataType::Text));
-        assert!(s.bump_version());
-        assert_eq!(s.version, v + 1);
-        assert_eq!(s.previous_hashes[0], old_hash);
-    }
-
-    #[test]
-    fn hash_depends_on_column_order() {
-        let mut a = Schema::new("x");
-        a.tables.insert(
-            "t".into(),
-            Table::new("t")
-                .with_column(Column::new("a", DataType::Text))
-                .with_column(Column::new("b", DataType::Text)),
-        );
-        let mut b = Schema::new("x");
-        b.tables.insert(
-            "t".into(),
-            Table::new("t")
-                .with_column(Column::new("b", DataType::Text))
-                .with_column(Column::new("a", DataType::Text)),
-        );
-        assert_ne!(a.content_hash(), b.content_hash());
-    }
-
-    #[test]
-    fn chain_and_disposition_follow_the_root() {
-        let s = orders();
-        let nested: Vec<_> = s
-            .nested_tables("orders")
-            .iter()
-            .map(|t| t.name.clone())
-            .collect();
-        assert_eq!(nested, vec!["orders__items", "orders__items__tags"]);
-        assert_eq!(s.root_of("orders__items__tags").unwrap().name, "orders");
-        assert_eq!(
-            s.write_disposition("orders__items__tags"),
-            WriteDisposition::Merge
-        );
-    }
-
-    #[test]
-    fn changes_since_lists_new_tables_and_columns() {
-        let old = orders();
-        let mut new = old.clone();
-        new.tables["orders"]
-            .columns
-            .insert("note".into(), Column::new("note", DataType::Text));
-        new.tables.insert(
-            "users".into(),
-            Table::new("users").with_column(Column::new("name", DataType::Text)),
-        );
-        let changes = new.changes_since(&old);
-        assert_eq!(changes.len(), 2);
-        assert!(
-            matches!(&changes[0], SchemaChange::AddColumns { table, columns }
-            if table == "orders" && columns.len() == 1 && columns[0].name == "note")
-        );
-        assert!(
-            matches!(&changes[1], SchemaChange::CreateTable { table } if table.name == "users")
-        );
-    }
-
-    #[test]
-    fn stored_json_round_trips() {
-        let mut s = orders();
-        s.bump_version();
-        let back = Schema::from_json(&s.to_json().unwrap()).unwrap();
-        assert_eq!(back, s);
-        assert!(s.to_yaml().unwrap().contains("orders__items"));
-    }
-}
+mod tests;

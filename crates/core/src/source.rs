@@ -6,7 +6,7 @@
 //! Pages flow through: a source must not collect a whole resource in memory.
 
 use crate::error::Result;
-use crate::schema::{Column, MergeStrategy, SchemaContract, WriteDisposition};
+use crate::schema::{Column, MergeStrategy, Scd2Settings, SchemaContract, WriteDisposition};
 use futures::stream::BoxStream;
 
 /// Hints for a resource: how its root table is named, written and checked.
@@ -20,6 +20,8 @@ pub struct ResourceHints {
     pub write_disposition: WriteDisposition,
     /// Merge strategy when merging.
     pub merge_strategy: Option<MergeStrategy>,
+    /// Settings of the scd2 merge strategy (read when `merge_strategy` is scd2).
+    pub scd2: Scd2Settings,
     /// Primary key columns (source names).
     pub primary_key: Vec<String>,
     /// Merge key columns (source names).

@@ -25,6 +25,7 @@
 //! - `tables`: tables kept in line with the schema (columns, system columns, root hints, the
 //!   `tables` contract) and the naming of nested tables;
 //! - `rows`: an item flattened into its root row and nested rows, with their `_dlt_id`s;
+//! - `scd2`: the scd2 merge strategy's columns on a root table and its row hash;
 //! - `columns`: the column of each source key (collision tags), new columns and variant
 //!   columns under the schema contract, values typed into them;
 //! - `batches`: committed rows appended to Arrow builders and emitted as `RecordBatch`es;
@@ -40,6 +41,7 @@ mod builders;
 mod columns;
 mod normalizer;
 mod rows;
+mod scd2;
 mod state;
 mod tables;
 mod values;

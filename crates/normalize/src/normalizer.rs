@@ -97,7 +97,7 @@ impl Normalizer {
 
     /// Apply resource hints: creates or updates the root table (write disposition, merge
     /// strategy, primary / merge key column hints (non-nullable), max nesting, schema contract,
-    /// declared columns). Returns the normalized root table name.
+    /// declared columns, the scd2 strategy's columns). Returns the normalized root table name.
     pub fn add_resource(&mut self, hints: &ResourceHints) -> Result<String> {
         let name = self.config.table_naming.normalize_identifier(hints.table());
         let col_naming = self.config.column_naming;
@@ -155,6 +155,11 @@ impl Normalizer {
                 }
                 col.nullable = false;
             }
+        }
+        if hints.write_disposition == sluice_core::WriteDisposition::Merge
+            && hints.merge_strategy == Some(sluice_core::MergeStrategy::Scd2)
+        {
+            crate::scd2::apply_hints(table, &hints.scd2, &col_naming, declared_path)?;
         }
         if let Some(&tid) = self.by_name.get(&name) {
             self.refresh_root(tid);

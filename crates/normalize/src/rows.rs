@@ -33,6 +33,8 @@ impl Normalizer {
             parent: link.map(|l| l.0),
             list_idx: link.map_or(0, |l| l.1),
         };
+        let version =
+            (link.is_none() && self.tables[tid].row_hash).then(|| crate::scd2::row_hash(&content));
         let mut lists: Vec<(usize, &'a [Value])> = Vec::new();
         let mut given_id: Option<&'a Value> = None;
         let mut fate = Fate::Keep;
@@ -76,17 +78,18 @@ impl Normalizer {
         row.row_id = match given_id {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(v) if !v.is_null() && !matches!(v, Value::String(_)) => v.to_string(),
-            _ => match link {
-                None if rt.key_hash.is_some() => {
+            _ => match (link, version) {
+                (None, Some(hash)) => hash,
+                (None, None) if rt.key_hash.is_some() => {
                     let key = rt.key_hash.as_deref().unwrap_or_default();
                     key_row_id(key, &row.cells)
                 }
-                None => {
+                (None, None) => {
                     let mut bytes = [0u8; 10];
                     self.rng.fill_bytes(&mut bytes);
                     base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
                 }
-                Some((p, idx)) => nested_row_id(&pending[p].row_id, &rt.name, idx),
+                (Some((p, idx)), _) => nested_row_id(&pending[p].row_id, &rt.name, idx),
             },
         };
         self.ensure_system_columns(tid);

@@ -156,6 +156,9 @@ pub(crate) struct TableRt {
     /// Root tables: nesting budget and whether `_dlt_root_id` is propagated.
     pub(crate) max_nesting: u32,
     pub(crate) merge: bool,
+    /// Root tables merged by scd2 whose row version is `_dlt_id`: a row's `_dlt_id` is the
+    /// hash of its item (dlt's `row_hash`), and it is neither unique nor a row key.
+    pub(crate) row_hash: bool,
     /// Root tables merged by upsert or insert-only: the primary key's column positions, whose
     /// values make the row's `_dlt_id` (dlt's `key_hash`), so that a row keeps its id, and its
     /// nested rows theirs, from one load to the next.

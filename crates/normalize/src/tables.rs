@@ -63,6 +63,7 @@ impl Normalizer {
             stats_idx: None,
             max_nesting: self.config.default_max_nesting,
             merge: false,
+            row_hash: false,
             key_hash: None,
         });
         self.by_name.insert(name, tid);
@@ -77,9 +78,15 @@ impl Normalizer {
     pub(crate) fn refresh_root(&mut self, tid: usize) {
         let name = self.tables[tid].name.clone();
         let contract = self.schema.contract_for(&name);
-        let (max_nesting, merge, key_hash) = match self.schema.tables.get(&name) {
+        let (max_nesting, merge, row_hash, key_hash) = match self.schema.tables.get(&name) {
             Some(t) => {
                 let merge = t.write_disposition == Some(WriteDisposition::Merge);
+                // scd2 does not propagate the root key (dlt's `requires_root_key`): nested rows
+                // are only ever inserted, keyed by their deterministic `_dlt_id`.
+                let scd2 = merge && t.merge_strategy == Some(MergeStrategy::Scd2);
+                let row_hash = scd2
+                    && t.row_version_column()
+                        .is_some_and(|c| c.name == sluice_core::schema::C_DLT_ID);
                 let by_key = merge
                     && matches!(
                         t.merge_strategy,
@@ -92,11 +99,12 @@ impl Normalizer {
                     .collect();
                 (
                     t.max_nesting.unwrap_or(self.config.default_max_nesting),
-                    merge,
+                    merge && !scd2,
+                    row_hash,
                     (by_key && !pk.is_empty()).then_some(pk),
                 )
             }
-            None => (self.config.default_max_nesting, false, None),
+            None => (self.config.default_max_nesting, false, false, None),
         };
         for rt in self.tables.iter_mut().filter(|rt| rt.root == tid) {
             rt.contract = contract;
@@ -105,6 +113,7 @@ impl Normalizer {
         let rt = &mut self.tables[tid];
         rt.max_nesting = max_nesting;
         rt.merge = merge;
+        rt.row_hash = row_hash;
         rt.key_hash = key_hash;
     }
 
@@ -247,6 +256,8 @@ impl Normalizer {
                 )
                 .not_null();
                 match i {
+                    // An scd2 row version repeats when a retired version comes back.
+                    SYS_ID if rt.row_hash => {}
                     SYS_ID => {
                         c.row_key = true;
                         c.unique = true;

@@ -887,3 +887,108 @@ fn upsert_rows_take_their_id_from_the_primary_key() {
     let random = col(&one(&out, "t"), "_dlt_id");
     assert_ne!(random[0], random[1]);
 }
+
+fn scd2_hints(settings: sluice_core::schema::Scd2Settings) -> ResourceHints {
+    let mut h = ResourceHints::new("dim");
+    h.write_disposition = WriteDisposition::Merge;
+    h.merge_strategy = Some(sluice_core::MergeStrategy::Scd2);
+    h.scd2 = settings;
+    h
+}
+
+#[test]
+fn scd2_roots_get_validity_columns_and_a_content_hash_as_id() {
+    let (mut n, root) = normalizer(scd2_hints(Default::default()), NormalizerConfig::default());
+    let item = json!({"nk": 1, "c1": "foo", "c2": {"nc1": "foo"}, "xs": [{"a": 1}, {"a": 2}]});
+    let out = run(&mut n, &root, &[item.clone()]);
+    let dim = one(&out, "dim");
+    // dlt's row hash of the whole item (nested list included).
+    let id = col(&dim, "_dlt_id")[0].clone().unwrap();
+    assert_eq!(id.len(), 14);
+    assert_eq!(col(&dim, "_dlt_valid_from"), vec![None]);
+    assert_eq!(col(&dim, "_dlt_valid_to"), vec![None]);
+    let from = column(&n, "dim", "_dlt_valid_from");
+    assert!(from.valid_from && from.nullable && from.data_type == Some(DataType::Timestamp));
+    let to = column(&n, "dim", "_dlt_valid_to");
+    assert!(to.valid_to && to.nullable && to.active_record_timestamp.is_none());
+    let version = column(&n, "dim", "_dlt_id");
+    assert!(version.row_version && !version.unique && !version.row_key && !version.nullable);
+    // Nested rows: ids from the parent's hash, no root key (as dlt: scd2 does not propagate it).
+    let xs = one(&out, "dim__xs");
+    assert!(
+        !names(&xs).contains(&"_dlt_root_id".to_string()),
+        "{:?}",
+        names(&xs)
+    );
+    assert_eq!(col(&xs, "_dlt_parent_id"), vec![s(&id), s(&id)]);
+    assert_eq!(
+        col(&xs, "_dlt_id"),
+        vec![
+            s(&digest128(&format!("{id}_dim__xs_0"), 10)),
+            s(&digest128(&format!("{id}_dim__xs_1"), 10))
+        ]
+    );
+    assert!(column(&n, "dim__xs", "_dlt_id").unique);
+    // The same content in another load gets the same id; changed content another one.
+    let (mut n2, root2) = normalizer(scd2_hints(Default::default()), NormalizerConfig::default());
+    let mut changed = item.clone();
+    changed["xs"][1]["a"] = json!(3);
+    let out2 = run(&mut n2, &root2, &[item, changed]);
+    let ids = col(&one(&out2, "dim"), "_dlt_id");
+    assert_eq!(ids[0], s(&id));
+    assert_ne!(
+        ids[1],
+        s(&id),
+        "a change in a nested list makes a new version"
+    );
+}
+
+#[test]
+fn scd2_settings_name_columns_and_the_row_version() {
+    let settings = sluice_core::schema::Scd2Settings {
+        validity_column_names: Some(["ValidFrom".into(), "ValidTo".into()]),
+        active_record_timestamp: Some("9999-12-31T00:00:00Z".into()),
+        boundary_timestamp: Some("2024-08-21T12:15:00Z".into()),
+        row_version_column_name: Some("RowHash".into()),
+    };
+    let (mut n, root) = normalizer(scd2_hints(settings), NormalizerConfig::default());
+    let out = run(&mut n, &root, &[json!({"nk": 1, "RowHash": "h1"})]);
+    let dim = one(&out, "dim");
+    assert_eq!(col(&dim, "row_hash"), vec![s("h1")]);
+    assert!(column(&n, "dim", "valid_from").valid_from);
+    let to = column(&n, "dim", "valid_to");
+    assert_eq!(
+        to.active_record_timestamp.as_deref(),
+        Some("9999-12-31T00:00:00Z")
+    );
+    let table = n.schema().table("dim").unwrap();
+    assert_eq!(
+        table.boundary_timestamp.as_deref(),
+        Some("2024-08-21T12:15:00Z")
+    );
+    assert_eq!(table.row_version_column().unwrap().name, "row_hash");
+    // `_dlt_id` stays random (and a row key) when the data brings its own version.
+    let id = column(&n, "dim", "_dlt_id");
+    assert!(!id.row_version && id.row_key && id.unique);
+    // The version column is required.
+    let e = n.push(&root, &json!({"nk": 2})).unwrap_err().to_string();
+    assert!(e.contains("row_hash"), "{e}");
+}
+
+#[test]
+fn scd2_validity_columns_must_be_timestamps() {
+    let mut schema = Schema::new("shop");
+    schema.tables.insert(
+        "dim".into(),
+        sluice_core::Table::new("dim").with_column(Column::new("_dlt_valid_to", DataType::Text)),
+    );
+    let mut n = Normalizer::new(schema, "1", NormalizerConfig::default());
+    let e = n
+        .add_resource(&scd2_hints(Default::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("table `dim`") && e.contains("_dlt_valid_to"),
+        "{e}"
+    );
+}

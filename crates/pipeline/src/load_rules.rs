@@ -60,14 +60,6 @@ fn check_column_limit(schema: &Schema, caps: &Capabilities, destination: &str) -
     Ok(())
 }
 
-fn strategy_name(s: MergeStrategy) -> &'static str {
-    match s {
-        MergeStrategy::DeleteInsert => "delete-insert",
-        MergeStrategy::Upsert => "upsert",
-        MergeStrategy::InsertOnly => "insert-only",
-    }
-}
-
 /// A merge table's strategy must be one the destination implements (a destination without any
 /// appends instead, see [`Capabilities::merge_strategies`]); an upsert needs a primary key.
 fn check_merges(schema: &Schema, caps: &Capabilities, destination: &str) -> Result<()> {
@@ -77,16 +69,12 @@ fn check_merges(schema: &Schema, caps: &Capabilities, destination: &str) -> Resu
         }
         let strategy = table.merge_strategy.unwrap_or_default();
         if !caps.merge_strategies.is_empty() && !caps.supports_merge_strategy(strategy) {
-            let supported: Vec<&str> = caps
-                .merge_strategies
-                .iter()
-                .map(|s| strategy_name(*s))
-                .collect();
+            let supported: Vec<&str> = caps.merge_strategies.iter().map(|s| s.as_str()).collect();
             return Err(Error::config(format!(
                 "table {}: the {} merge strategy is not supported by {destination}; use {} \
                  (write_disposition = {{ disposition = \"merge\", strategy = \"{}\" }})",
                 table.name,
-                strategy_name(strategy),
+                strategy.as_str(),
                 supported.join(" or "),
                 supported[0]
             )));
@@ -150,6 +138,15 @@ mod tests {
             .to_string();
         assert!(
             msg.contains("table orders: the upsert merge strategy needs a primary key"),
+            "{msg}"
+        );
+        // scd2 needs no key, but a destination that lacks it refuses it, naming the table.
+        let scd2 = merge_schema(MergeStrategy::Scd2, false);
+        let with_scd2 = caps(vec![MergeStrategy::DeleteInsert, MergeStrategy::Scd2], None);
+        check(&scd2, &with_scd2, "postgres").unwrap();
+        let msg = check(&scd2, &both, "duckdb").unwrap_err().to_string();
+        assert!(
+            msg.contains("table orders: the scd2 merge strategy is not supported by duckdb"),
             "{msg}"
         );
         // A destination without merge strategies appends: nothing to refuse.
