@@ -59,7 +59,7 @@ pub(crate) fn merge_resource(
         items: r.items,
         primary_key: r.primary_key.or_else(|| d.primary_key.clone()),
         merge_key: r.merge_key.or_else(|| d.merge_key.clone()),
-        write_disposition: r.write_disposition.or(d.write_disposition),
+        write_disposition: r.write_disposition.or_else(|| d.write_disposition.clone()),
         include_from_parent: r
             .include_from_parent
             .or_else(|| d.include_from_parent.clone()),

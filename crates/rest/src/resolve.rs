@@ -278,6 +278,7 @@ pub(crate) fn resolve_resource(
     if let Some(wd) = r.write_disposition {
         hints.write_disposition = wd.disposition;
         hints.merge_strategy = wd.strategy;
+        hints.scd2 = wd.scd2;
     }
     hints.primary_key = r.primary_key.map(|k| k.0).unwrap_or_default();
     hints.merge_key = r.merge_key.map(|k| k.0).unwrap_or_default();
