@@ -1,16 +1,9 @@
 //! Opening connections to Postgres: plain, or TLS through rustls (without certificate
 //! verification, as libpq's `sslmode=prefer` and `require`).
 
-use crate::config::{PgCredentials, SslMode};
 use crate::error::connect_error;
 use sluice_core::{Error, Result};
 use std::sync::Arc;
-
-/// Open a connection with `creds` and spawn its driver task. Errors never contain the password.
-pub(crate) async fn connect(creds: &PgCredentials) -> Result<tokio_postgres::Client> {
-    let tls = creds.sslmode != SslMode::Disable;
-    connect_to("postgres", &creds.pg_config(), tls, &creds.display_url()).await
-}
 
 /// Open a connection to a server that speaks the Postgres protocol (`server` names it in
 /// messages: `postgres`, `redshift`), with TLS (encrypting, not verifying, as libpq's

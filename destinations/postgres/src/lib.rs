@@ -23,7 +23,11 @@
 //!   [`PostgresFactory`] (validate, connect, config keys, example config);
 //! - `config.rs` — the typed settings ([`PgCredentials`]) parsed from `[destination.postgres]`,
 //!   and the accepted keys ([`SETTINGS`], [`CREDENTIALS`]);
-//! - `destination.rs` — the running destination ([`PostgresDestination`], `impl Destination`);
+//! - `destination.rs` — the running destination ([`PostgresDestination`]): what is Postgres'
+//!   own (binary `COPY`, the advisory lock, typed query results) as a `Flavor` of
+//! - `protocol.rs` — the destination on the Postgres protocol, written once for Postgres and
+//!   Redshift (`impl Destination`: the connection, the load's transaction, system tables,
+//!   stored schema and state, replace and merge), published in [`wire`];
 //! - `connect.rs` — opening connections, plain or TLS (rustls);
 //! - `copy.rs` — the binary `COPY` encoder, from Arrow batches;
 //! - `read.rs` — query results as Arrow batches;
@@ -39,23 +43,27 @@ mod connect;
 mod copy;
 mod destination;
 mod error;
+mod protocol;
 mod read;
 mod session;
 mod types;
 
 pub use config::{CREDENTIALS, SETTINGS};
 pub use config::{POSTGRES, PgCredentials, Server, SslMode};
-pub use destination::PostgresDestination;
+pub use destination::{Postgres, PostgresDestination};
 pub use types::postgres_sql_type;
 
 /// The Postgres wire protocol pieces that another destination on it uses (Redshift, as dlt's
-/// Redshift builds on its Postgres client): connecting with or without TLS, the mapping of
-/// tokio-postgres errors with the server's SQLSTATE, and the transactional load steps
+/// Redshift builds on its Postgres client): the whole destination
+/// ([`ProtocolDestination`](wire::ProtocolDestination)) with what differs as a
+/// [`Flavor`](wire::Flavor), connecting with or without TLS, the mapping of tokio-postgres
+/// errors with the server's SQLSTATE, and the transactional load steps
 /// ([`Session`](wire::Session): begin with a re-check of the load id, commit with the load
 /// record last, statements in one transaction).
 pub mod wire {
     pub use crate::connect::connect_to;
     pub use crate::error::{classify, connect_error, pg_error};
+    pub use crate::protocol::{Connection, Flavor, Observer, ProtocolDestination, RowsTo, short};
     pub use crate::session::{
         Session, Staging, begin_load, commit_load, in_transaction, merge_through_staging,
         roll_back_on,

@@ -29,15 +29,16 @@
 //! Not here yet (issue 15): the **staged** path (`staging = "filesystem"` with an `s3://`
 //! bucket, one `COPY … FORMAT AS PARQUET` per table from a manifest). It belongs in a
 //! `copy.rs` next to `insert.rs`: the load path is chosen per package in
-//! `destination.rs::write_table` (the only caller of the insert writer), so a staged writer
+//! `Redshift::write_rows` in `destination.rs` (the only caller of the insert writer), so a staged writer
 //! plugs in there with its settings added to `config.rs`. It waits for a staging design that
 //! lets a destination reach the filesystem destination's object_store code without depending
 //! on that crate.
 //!
 //! Sharing with the Postgres destination: Redshift speaks its wire protocol, and as dlt's
 //! Redshift builds on its Postgres client, this crate depends on `sluice-postgres` (the one
-//! destination-on-destination edge `make lint` allows) and uses `sluice_postgres::wire`:
-//! connections (plain or TLS), the tokio-postgres error mapping with SQLSTATE, the credential
+//! destination-on-destination edge `make lint` allows) and uses `sluice_postgres::wire`: the
+//! whole destination on the Postgres protocol (`ProtocolDestination`, with Redshift's
+//! `Flavor`), connections (plain or TLS), the tokio-postgres error mapping with SQLSTATE, the credential
 //! parser with Redshift's profile (`REDSHIFT` in `config.rs`: port 5439, `redshift://` URLs), and the
 //! transactional load steps (begin with the load id re-checked under `LOCK _dlt_loads`, commit
 //! with the load record last, merge through staging tables). What is Redshift's own stays
@@ -54,8 +55,9 @@
 //!   [`RedshiftFactory`] (validate, connect, config keys, example config);
 //! - `config.rs` — the typed settings ([`RedshiftCredentials`]) parsed from
 //!   `[destination.redshift]`, and the accepted keys ([`SETTINGS`], [`CREDENTIALS`]);
-//! - `destination.rs` — the running destination ([`RedshiftDestination`], `impl Destination`);
-//! - `connect.rs` — opening connections through `sluice_postgres::wire`;
+//! - `destination.rs` — the running destination ([`RedshiftDestination`], opened by
+//!   [`connect`]): what is Redshift's own as a `Flavor` ([`Redshift`]) of
+//!   `sluice_postgres::wire::ProtocolDestination`;
 //! - `insert.rs` — the direct load path: Parquet rows as batched `INSERT … VALUES` statements;
 //! - `read.rs` — simple-query results (text) as Arrow batches;
 //! - `statement_log.rs` — [`StatementLog`], an optional record of every statement sent (tests);
@@ -65,7 +67,6 @@
 //! - `types.rs` — the SQL type of each column ([`redshift_sql_type`]).
 
 mod config;
-mod connect;
 mod destination;
 mod error;
 pub mod insert;
@@ -76,7 +77,7 @@ mod types;
 
 pub use config::{CREDENTIALS, SETTINGS};
 pub use config::{RedshiftCredentials, SslMode};
-pub use destination::RedshiftDestination;
+pub use destination::{Redshift, RedshiftDestination, connect};
 pub use statement_log::StatementLog;
 pub use types::redshift_sql_type;
 
@@ -152,7 +153,7 @@ impl TypedFactory for RedshiftFactory {
         config: &DestinationConfig,
     ) -> Result<Box<dyn Destination>> {
         let log = self.log.clone();
-        let dest = RedshiftDestination::connect(creds.clone(), &config.dataset_name, log).await?;
+        let dest = destination::connect(creds.clone(), &config.dataset_name, log).await?;
         Ok(Box::new(dest))
     }
 

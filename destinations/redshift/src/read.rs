@@ -148,35 +148,6 @@ fn hex_bytes(v: &str) -> Result<Vec<u8>> {
         .collect()
 }
 
-/// The text rows of a query sent with the simple protocol (for the destination's own reads).
-pub(crate) async fn text_rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
-    let messages = client
-        .simple_query(sql)
-        .await
-        .map_err(|e| db_error(format!("query failed: {}", short(sql)), e))?;
-    Ok(messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect())
-}
-
-/// A statement on one line, cut at 160 characters, for error messages.
-pub(crate) fn short(sql: &str) -> String {
-    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() > 160 {
-        format!("{}…", one_line.chars().take(160).collect::<String>())
-    } else {
-        one_line
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

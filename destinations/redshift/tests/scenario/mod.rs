@@ -205,7 +205,7 @@ pub async fn cells(dest: &mut RedshiftDestination, sql: &str) -> Vec<Vec<String>
 
 pub async fn connect(url: &str, dataset: &str, log: &StatementLog) -> RedshiftDestination {
     let creds = RedshiftCredentials::parse_url(url).unwrap();
-    RedshiftDestination::connect(creds, dataset, Some(log.clone()))
+    sluice_redshift::connect(creds, dataset, Some(log.clone()))
         .await
         .unwrap()
 }
@@ -312,7 +312,7 @@ pub async fn every_type(url: &str, dataset: &str) {
     assert_eq!((rows[1][0].as_str(), rows[1][2].as_str()), ("2", "null"));
 
     // Load 3: replace with many small INSERT statements.
-    dest.set_statement_budget(1024);
+    dest.flavor_mut().set_statement_budget(1024);
     let ids: Vec<i64> = (100..160).collect();
     let names: Vec<String> = ids.iter().map(|i| format!("name {i}")).collect();
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
