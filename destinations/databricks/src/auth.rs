@@ -54,10 +54,7 @@ impl TokenSource {
             .await
             .map_err(|e| http_error(context, e))?;
         let status = response.status().as_u16();
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| http_error(context, e))?;
+        let body: serde_json::Value = response.json().await.map_err(|e| http_error(context, e))?;
         let token = body
             .get("access_token")
             .and_then(|t| t.as_str())
@@ -75,7 +72,10 @@ impl TokenSource {
         };
         let lifetime = body
             .get("expires_in")
-            .and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .and_then(|v| {
+                v.as_f64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
             .unwrap_or(3600.0)
             .max(0.0);
         let token = Secret::new(token);

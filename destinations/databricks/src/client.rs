@@ -312,7 +312,10 @@ impl DatabricksClient {
                     result.rows.push(cells.iter().map(value_text).collect());
                 }
             }
-            let Some(next) = chunk.get("next_chunk_internal_link").and_then(Value::as_str) else {
+            let Some(next) = chunk
+                .get("next_chunk_internal_link")
+                .and_then(Value::as_str)
+            else {
                 return Ok(());
             };
             let url = format!("{}{next}", self.base_url);
@@ -351,10 +354,7 @@ impl DatabricksClient {
                         }
                     }
                 }
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| http_error(context, e))?;
+                let response = request.send().await.map_err(|e| http_error(context, e))?;
                 if !response.status().is_success() {
                     return Err(Error::transient(format!(
                         "{context}: fetching a result chunk answered HTTP {}",

@@ -194,11 +194,9 @@ pub fn settings(config: &DestinationConfig) -> Result<DatabricksSettings> {
     };
     let timeout = match raw.statement_timeout {
         None => 3600.0,
-        Some(t) => sluice_core::config::check_seconds(
-            &format!("{path}.statement_timeout"),
-            t,
-            true,
-        )?,
+        Some(t) => {
+            sluice_core::config::check_seconds(&format!("{path}.statement_timeout"), t, true)?
+        }
     };
     Ok(DatabricksSettings {
         credentials,
@@ -377,14 +375,13 @@ mod tests {
             client_id = \"sp-1\"\nclient_secret = \"oauth-secret-2\"\n";
         let s = settings(&config(text)).unwrap();
         assert_eq!(s.loader_file_format, LoaderFileFormat::InsertValues);
-        assert_eq!(
-            s.staging_volume,
-            Some(("c".into(), "s".into(), "v".into()))
-        );
+        assert_eq!(s.staging_volume, Some(("c".into(), "s".into(), "v".into())));
         assert!(s.keep_staged_files);
         assert_eq!(s.statement_timeout, Duration::from_secs(30));
         assert_eq!(s.credentials.base_url, "http://127.0.0.1:9");
-        assert!(matches!(&s.credentials.auth, Auth::OAuth { client_id, .. } if client_id == "sp-1"));
+        assert!(
+            matches!(&s.credentials.auth, Auth::OAuth { client_id, .. } if client_id == "sp-1")
+        );
         assert!(!format!("{s:?}").contains("oauth-secret-2"));
     }
 
@@ -422,20 +419,32 @@ mod tests {
         ))
         .unwrap_err()
         .to_string();
-        assert!(e.contains("SQL warehouse") && !e.contains("dapi-secret-1"), "{e}");
+        assert!(
+            e.contains("SQL warehouse") && !e.contains("dapi-secret-1"),
+            "{e}"
+        );
         let e = DatabricksCredentials::from_section(&ConfigSection::from_table(
             "destination.databricks",
             toml::from_str("credentials = \"databricks://token:dapi-x@h\"").unwrap(),
         ))
         .unwrap_err()
         .to_string();
-        assert!(e.contains("table of fields") && !e.contains("dapi-x"), "{e}");
+        assert!(
+            e.contains("table of fields") && !e.contains("dapi-x"),
+            "{e}"
+        );
     }
 
     #[test]
     fn warehouse_paths() {
-        assert_eq!(warehouse_of("/sql/1.0/warehouses/ab12").as_deref(), Some("ab12"));
-        assert_eq!(warehouse_of("sql/1.0/endpoints/ab12/").as_deref(), Some("ab12"));
+        assert_eq!(
+            warehouse_of("/sql/1.0/warehouses/ab12").as_deref(),
+            Some("ab12")
+        );
+        assert_eq!(
+            warehouse_of("sql/1.0/endpoints/ab12/").as_deref(),
+            Some("ab12")
+        );
         assert_eq!(warehouse_of("/sql/protocolv1/o/1/x"), None);
     }
 }

@@ -174,8 +174,14 @@ mod tests {
         assert_eq!(cell(2), "2026-01-02T03:04:05.123Z");
         assert_eq!(cell(3), "x");
         assert_eq!(cell(4), "true");
-        assert_eq!(with_utc_zone("2026-01-02T03:04:05+02:00"), "2026-01-02T03:04:05+02:00");
-        assert_eq!(arrow_type_of("decimal(10,2)"), Some(ArrowType::Decimal128(10, 2)));
+        assert_eq!(
+            with_utc_zone("2026-01-02T03:04:05+02:00"),
+            "2026-01-02T03:04:05+02:00"
+        );
+        assert_eq!(
+            arrow_type_of("decimal(10,2)"),
+            Some(ArrowType::Decimal128(10, 2))
+        );
         assert_eq!(arrow_type_of("VARCHAR"), None);
     }
 }

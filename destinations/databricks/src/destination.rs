@@ -109,7 +109,10 @@ impl DatabricksDestination {
     /// The first cell of a result as an integer (counts).
     async fn count(&mut self, sql: &str, context: &str) -> Result<i64> {
         let r = self.exec(sql, context).await?;
-        let text = r.rows.first().and_then(|row| row.first().cloned().flatten());
+        let text = r
+            .rows
+            .first()
+            .and_then(|row| row.first().cloned().flatten());
         let text = text.unwrap_or_else(|| "0".into());
         text.parse()
             .map_err(|_| Error::destination(format!("{context}: expected a count, got '{text}'")))
@@ -122,12 +125,20 @@ impl DatabricksDestination {
             literal(self.client.catalog()),
             literal(&self.caps.casefold.apply(&self.settings.dataset))
         );
-        let r = self.exec(&sql, "cannot list the tables of the dataset").await?;
-        Ok(r.rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect())
+        let r = self
+            .exec(&sql, "cannot list the tables of the dataset")
+            .await?;
+        Ok(r.rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect())
     }
 
     async fn table_exists(&mut self, table: &str) -> Result<bool> {
-        Ok(self.existing_tables().await?.contains(&self.caps.casefold.apply(table)))
+        Ok(self
+            .existing_tables()
+            .await?
+            .contains(&self.caps.casefold.apply(table)))
     }
 
     /// Columns of a table (empty when the table does not exist).
@@ -154,7 +165,11 @@ impl DatabricksDestination {
         let mut c = column.clone();
         c.nullable = true;
         let d = self.dialect();
-        format!("ALTER TABLE {} ADD COLUMN {}", d.table(table), d.column_def(&c))
+        format!(
+            "ALTER TABLE {} ADD COLUMN {}",
+            d.table(table),
+            d.column_def(&c)
+        )
     }
 
     async fn add_missing_columns<'c>(
@@ -356,7 +371,11 @@ impl Destination for DatabricksDestination {
         plain_name("schema name", schema_name)?;
         let sql = self.dialect().select_schema(schema_name);
         let r = self.exec(&sql, "cannot read the stored schema").await?;
-        let Some(text) = r.rows.into_iter().next().and_then(|r| r.into_iter().next().flatten())
+        let Some(text) = r
+            .rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten())
         else {
             return Ok(None);
         };
@@ -373,7 +392,9 @@ impl Destination for DatabricksDestination {
         }
         plain_name("pipeline name", pipeline_name)?;
         let sql = self.dialect().select_state(pipeline_name);
-        let r = self.exec(&sql, "cannot read the stored pipeline state").await?;
+        let r = self
+            .exec(&sql, "cannot read the stored pipeline state")
+            .await?;
         let Some(row) = r.rows.into_iter().next() else {
             return Ok(None);
         };
@@ -433,7 +454,10 @@ mod tests {
 
     #[test]
     fn naive_utc_timestamps_become_rfc3339() {
-        assert_eq!(utc_text("2026-01-02 03:04:05.123"), "2026-01-02T03:04:05.123Z");
+        assert_eq!(
+            utc_text("2026-01-02 03:04:05.123"),
+            "2026-01-02T03:04:05.123Z"
+        );
         assert_eq!(utc_text("2026-01-02T03:04:05Z"), "2026-01-02T03:04:05Z");
         assert!(plain_name("x", "it's").is_err() && plain_name("x", "plain").is_ok());
     }

@@ -100,11 +100,17 @@ mod tests {
             &serde_json::json!({"error_code": "TABLE_OR_VIEW_NOT_FOUND", "message": "no t"}),
             200,
         );
-        assert_eq!(e.to_string(), "databricks error TABLE_OR_VIEW_NOT_FOUND: no t");
+        assert_eq!(
+            e.to_string(),
+            "databricks error TABLE_OR_VIEW_NOT_FOUND: no t"
+        );
         assert!(!e.is_transient());
         let e = DatabricksError::from_body(&serde_json::json!({"message": "slow down"}), 429);
         assert!(e.is_transient());
-        assert_eq!(e.to_string(), "databricks error UNKNOWN (HTTP 429): slow down");
+        assert_eq!(
+            e.to_string(),
+            "databricks error UNKNOWN (HTTP 429): slow down"
+        );
         let err = e.clone().into_error("run a statement");
         assert!(err.is_retryable());
         assert_eq!(databricks_error(&err), Some(&e));

@@ -51,7 +51,9 @@ impl DatabricksClient {
         let context = format!("download {path}");
         let response = self.send(&context, |http| http.get(&url)).await?;
         if !response.status().is_success() {
-            return Self::json_body(response, &context).await.map(|_| Vec::new());
+            return Self::json_body(response, &context)
+                .await
+                .map(|_| Vec::new());
         }
         Ok(response
             .bytes()

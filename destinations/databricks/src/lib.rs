@@ -37,7 +37,8 @@
 //!   volumes ([`files`]); `auth.rs` — access tokens and OAuth M2M tokens;
 //!   `convert.rs` — results as typed Arrow ([`convert`]);
 //! - `error.rs` — Databricks' error code and message mapped to sluice errors ([`error`]);
-//! - `types.rs` — the SQL type of each column ([`databricks_sql_type`]) and string literals.
+//! - `types.rs` — the SQL type of each column ([`databricks_sql_type`]) and string literals;
+//! - `stand_in.rs` — preparing the local stand-in (MiniLake) for tests ([`stand_in`]).
 //!
 //! ```no_run
 //! use sluice_core::{DestinationFactory, Registry};
@@ -54,6 +55,7 @@ mod destination;
 pub mod error;
 pub mod files;
 pub mod load;
+pub mod stand_in;
 mod types;
 pub mod values;
 
@@ -158,7 +160,10 @@ mod tests {
         let values: toml::Table = toml::from_str(&text).unwrap();
         let section = sluice_core::ConfigSection::from_table(
             "destination.databricks",
-            values["destination"]["databricks"].as_table().unwrap().clone(),
+            values["destination"]["databricks"]
+                .as_table()
+                .unwrap()
+                .clone(),
         );
         let config = DestinationConfig {
             destination_name: NAME.into(),

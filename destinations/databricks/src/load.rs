@@ -32,7 +32,10 @@ pub fn copy_into_sql(target: &str, location: &str, force: bool) -> String {
 }
 
 /// `CREATE VOLUME IF NOT EXISTS` of a managed volume (quoted three-part name).
-pub fn create_volume_sql(quote: &dyn Fn(&str) -> String, volume: &(String, String, String)) -> String {
+pub fn create_volume_sql(
+    quote: &dyn Fn(&str) -> String,
+    volume: &(String, String, String),
+) -> String {
     format!(
         "CREATE VOLUME IF NOT EXISTS {}.{}.{}",
         quote(&volume.0),
@@ -45,7 +48,13 @@ pub fn create_volume_sql(quote: &dyn Fn(&str) -> String, volume: &(String, Strin
 pub fn table_folder(table: &str) -> String {
     let ascii: String = table
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect();
     format!("{ascii}_{}", digest128(table, 6))
@@ -60,7 +69,13 @@ pub fn staged_file_name(n: usize, file: &std::path::Path) -> String {
     let stem: String = name
         .trim_end_matches(".parquet")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(80)
         .collect();
     format!("{n:05}_{stem}_{}.parquet", digest128(&name, 6))
@@ -103,7 +118,11 @@ impl DatabricksDestination {
     /// Upload a table's files to its folder of the load; returns the folder.
     pub async fn stage_files(&mut self, load_id: &str, t: &TableJob) -> Result<String> {
         self.ensure_volume().await?;
-        let folder = format!("{}/{}", self.load_folder(load_id), table_folder(&t.table.name));
+        let folder = format!(
+            "{}/{}",
+            self.load_folder(load_id),
+            table_folder(&t.table.name)
+        );
         for (n, file) in t.files.iter().enumerate() {
             let bytes = tokio::fs::read(file).await.map_err(|e| {
                 sluice_core::Error::storage(format!("cannot read load file {}", file.display()))
@@ -111,7 +130,10 @@ impl DatabricksDestination {
             })?;
             let path = format!("{folder}/{}", staged_file_name(n, file));
             self.client.put_file(&path, bytes).await.map_err(|e| {
-                e.context(format!("cannot stage a load file of table {}", t.table.name))
+                e.context(format!(
+                    "cannot stage a load file of table {}",
+                    t.table.name
+                ))
             })?;
         }
         self.staged_loads.insert(load_id.to_string());
@@ -210,7 +232,11 @@ impl DatabricksDestination {
                     c.nullable = true;
                 }
                 let stg = sd.table(&t.table.name);
-                (stg.clone(), format!("DROP TABLE IF EXISTS {stg}"), sd.create_table(&table))
+                (
+                    stg.clone(),
+                    format!("DROP TABLE IF EXISTS {stg}"),
+                    sd.create_table(&table),
+                )
             };
             let context = format!("cannot create the staging table of {}", t.table.name);
             self.exec(&drop, &context).await?;
@@ -317,7 +343,13 @@ mod tests {
         assert!(f.starts_with("order___") && f.is_ascii(), "{f}");
         assert_ne!(table_folder("a"), table_folder("b"));
         let n = staged_file_name(3, std::path::Path::new("/x/orders.1 ü.parquet"));
-        assert!(n.starts_with("00003_orders.1__") && n.ends_with(".parquet"), "{n}");
-        assert_eq!(n, staged_file_name(3, std::path::Path::new("/y/orders.1 ü.parquet")));
+        assert!(
+            n.starts_with("00003_orders.1__") && n.ends_with(".parquet"),
+            "{n}"
+        );
+        assert_eq!(
+            n,
+            staged_file_name(3, std::path::Path::new("/y/orders.1 ü.parquet"))
+        );
     }
 }

@@ -60,9 +60,8 @@ pub fn sql_value(array: &ArrayRef, i: usize) -> Result<String> {
                 .downcast_ref::<TimestampMicrosecondArray>()
                 .expect("timestamp")
                 .value(i);
-            let t = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| {
-                Error::input(format!("timestamp {micros} µs is out of range"))
-            })?;
+            let t = chrono::DateTime::from_timestamp_micros(micros)
+                .ok_or_else(|| Error::input(format!("timestamp {micros} µs is out of range")))?;
             if tz.is_some() {
                 format!(
                     "CAST('{}' AS TIMESTAMP)",
@@ -133,7 +132,10 @@ pub fn insert_statements(
                         tuple.push_str(", ");
                     }
                     tuple.push_str(&sql_value(a, row).map_err(|e| {
-                        e.context(format!("table {} column {}", job.table.name, columns[n].name))
+                        e.context(format!(
+                            "table {} column {}",
+                            job.table.name, columns[n].name
+                        ))
                     })?);
                 }
                 tuple.push(')');
@@ -164,9 +166,18 @@ mod tests {
     #[test]
     fn values_read_the_same_everywhere() {
         let v = |a: ArrayRef| sql_value(&a, 0).unwrap();
-        assert_eq!(v(Arc::new(StringArray::from(vec!["it's"]))), "('it' || chr(39) || 's')");
-        assert_eq!(v(Arc::new(Int64Array::from(vec![i64::MAX]))), i64::MAX.to_string());
-        assert_eq!(v(Arc::new(Float64Array::from(vec![1.5]))), "CAST('1.5' AS DOUBLE)");
+        assert_eq!(
+            v(Arc::new(StringArray::from(vec!["it's"]))),
+            "('it' || chr(39) || 's')"
+        );
+        assert_eq!(
+            v(Arc::new(Int64Array::from(vec![i64::MAX]))),
+            i64::MAX.to_string()
+        );
+        assert_eq!(
+            v(Arc::new(Float64Array::from(vec![1.5]))),
+            "CAST('1.5' AS DOUBLE)"
+        );
         assert_eq!(
             v(Arc::new(Float64Array::from(vec![f64::NAN]))),
             "CAST('NaN' AS DOUBLE)"
