@@ -125,6 +125,10 @@ pub struct RunArgs {
     /// named `<dataset>_<timestamp>` (dlt's dev mode).
     #[arg(long)]
     pub full_refresh: bool,
+    /// When another run of this pipeline holds its lock, wait up to SECONDS for it to finish
+    /// instead of stopping at once.
+    #[arg(long, value_name = "SECONDS")]
+    pub wait: Option<u64>,
 }
 
 /// `sluice check`.

@@ -37,6 +37,7 @@ pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     let working_dir = std::env::current_dir()?;
     let config = ConfigProvider::load(&working_dir)?;
     let mut options = PipelineOptions::new(&name, &destination);
+    options.lock_wait = args.wait.map(std::time::Duration::from_secs);
     options.pipelines_dir = args.pipelines_dir.clone();
     options.config = Some(config.clone());
     if args.full_refresh {

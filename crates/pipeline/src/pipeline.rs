@@ -42,6 +42,9 @@ pub struct PipelineOptions {
     pub batch_size: usize,
     /// Forget the local state, schemas and pending packages before running (dlt's dev mode).
     pub reset_state: bool,
+    /// How long to wait for the pipeline's lock when another run holds it; `None` fails at
+    /// once with a message naming the holder (see [`crate::lock`]).
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 impl PipelineOptions {
@@ -57,6 +60,7 @@ impl PipelineOptions {
             schema_contract: None,
             batch_size: 10_000,
             reset_state: false,
+            lock_wait: None,
         }
     }
 }
@@ -96,7 +100,11 @@ impl Pipeline {
         let paths = PipelinePaths::new(&dir, &options.name);
         let mut lock = None;
         if options.reset_state {
-            lock = Some(PipelineLock::acquire(&paths, &options.name)?);
+            lock = Some(PipelineLock::acquire_waiting(
+                &paths,
+                &options.name,
+                options.lock_wait,
+            )?);
         }
         if options.reset_state && paths.root.exists() {
             std::fs::remove_dir_all(&paths.root).map_err(|e| {
@@ -148,9 +156,13 @@ impl Pipeline {
 
     /// Take the pipeline's lock (see [`crate::lock`]) if not held yet, then read the local
     /// state again: another run may have committed one since this pipeline was opened.
-    fn lock_for_writing(&mut self) -> Result<()> {
+    pub(crate) fn lock_for_writing(&mut self) -> Result<()> {
         if self.lock.is_none() {
-            self.lock = Some(PipelineLock::acquire(&self.paths, &self.options.name)?);
+            self.lock = Some(PipelineLock::acquire_waiting(
+                &self.paths,
+                &self.options.name,
+                self.options.lock_wait,
+            )?);
             self.state = PipelineState::load(&self.paths.state_file(), &self.options.name)?;
         }
         Ok(())
