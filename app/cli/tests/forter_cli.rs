@@ -290,7 +290,7 @@ async fn a_second_run_of_a_running_pipeline_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("pipeline forter_order_v3_pipeline is in use by another run (pid ")
+        stderr.contains("pipeline forter_order_v3_pipeline is in use by another run (host ")
             && stderr.contains(&format!("pid {}", first.id())),
         "{stderr}"
     );
