@@ -31,7 +31,8 @@ pub enum Command {
     /// List the destinations compiled into this build (`describe NAME`: its config keys,
     /// capabilities and an example config).
     Destinations(DestinationsArgs),
-    /// Inspect a pipeline: info, schema, trace, load-package, sync, drop-pending-packages.
+    /// Inspect and manage a pipeline: info, show, schema, trace, load-package, sync, drop,
+    /// drop-pending-packages.
     Pipeline(PipelineArgs),
     /// Run SQL against a pipeline's dataset and print the result.
     Query(QueryArgs),
@@ -201,10 +202,55 @@ pub enum PipelineCommand {
     },
     /// Load packages left pending by an interrupted run.
     LoadPending,
-    /// Restore state and schema from the destination.
-    Sync,
+    /// Restore state and schemas from the destination (also onto a machine that never ran the
+    /// pipeline: give --destination and --dataset).
+    Sync(SyncArgs),
+    /// Drop resources or tables from the destination, the schema and the state, so that the
+    /// next run loads them again from the start.
+    Drop(DropArgs),
     /// Delete packages that were not loaded.
     DropPendingPackages,
+}
+
+/// `sluice pipeline NAME sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Destination to restore from; needed when the pipeline never ran here, else the one of
+    /// its last run.
+    #[arg(long)]
+    pub destination: Option<String>,
+    /// Dataset to restore from (default: the pipeline's, else `<name>_data`).
+    #[arg(long, alias = "dataset-name")]
+    pub dataset: Option<String>,
+}
+
+/// `sluice pipeline NAME drop`.
+#[derive(Debug, Args)]
+pub struct DropArgs {
+    /// Resources to drop (also as --resources r1,r2).
+    #[arg(value_name = "RESOURCE")]
+    pub resource_names: Vec<String>,
+    /// Resources to drop: their tables with nested tables, and their state.
+    #[arg(long, value_delimiter = ',')]
+    pub resources: Vec<String>,
+    /// Tables to drop, each with its nested tables (a root table resets its resource's state).
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Dotted paths in the source state to remove (`resources.orders.incremental`).
+    #[arg(long, value_delimiter = ',')]
+    pub state_paths: Vec<String>,
+    /// Drop every resource of the schema.
+    #[arg(long)]
+    pub drop_all: bool,
+    /// Only reset the state: keep tables and schema.
+    #[arg(long)]
+    pub state_only: bool,
+    /// Schema to drop from (default: the pipeline's default schema).
+    #[arg(long)]
+    pub schema: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 /// Schema output formats.

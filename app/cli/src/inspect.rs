@@ -6,20 +6,30 @@ use sluice_pipeline::Pipeline;
 use sluice_pipeline::package::{Package, list_packages};
 use sluice_pipeline::paths::{PipelinePaths, pipelines_dir};
 use sluice_pipeline::state::PipelineState;
+use std::path::Path;
 
 /// Run a pipeline subcommand.
 pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
     let dir = pipelines_dir(args.pipelines_dir.as_deref())?;
-    let paths = PipelinePaths::new(&dir, &args.name);
+    match args.command {
+        PipelineCommand::Sync(sync) => crate::sync::run(&args.name, &dir, sync).await,
+        PipelineCommand::Drop(drop) => crate::drop::run(&args.name, &dir, drop).await,
+        command => inspect(&args.name, &dir, command).await,
+    }
+}
+
+/// The subcommands that look into (or complete) an existing pipeline's working dir.
+async fn inspect(name: &str, dir: &Path, command: PipelineCommand) -> anyhow::Result<()> {
+    let paths = PipelinePaths::new(dir, name);
     if !paths.state_file().exists() && !paths.root.exists() {
         anyhow::bail!(
             "pipeline {} not found in {}: run it first, or pass --pipelines-dir",
-            args.name,
+            name,
             dir.display()
         );
     }
-    let state = PipelineState::load(&paths.state_file(), &args.name)?;
-    match args.command {
+    let state = PipelineState::load(&paths.state_file(), name)?;
+    match command {
         PipelineCommand::Info => info(&paths, &state),
         PipelineCommand::Show {
             rows,
@@ -29,7 +39,7 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
             text,
         } => {
             if text {
-                show_text(&args.name, &dir, &paths, &state, rows).await
+                show_text(name, dir, &paths, &state, rows).await
             } else {
                 let options = crate::dashboard::ShowOptions {
                     rows,
@@ -37,7 +47,7 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
                     no_browser,
                     export,
                 };
-                crate::dashboard::show(&args.name, &dir, &paths, &state, options).await
+                crate::dashboard::show(name, dir, &paths, &state, options).await
             }
         }
         PipelineCommand::Schema { format, schema } => {
@@ -87,7 +97,7 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
             print_package(&paths, &p)
         }
         PipelineCommand::LoadPending => {
-            let mut pipeline = Pipeline::open(&sluice::registry(), &args.name, Some(&dir))?;
+            let mut pipeline = Pipeline::open(&sluice::registry(), name, Some(dir))?;
             let done = pipeline.load_pending().await?;
             if done.is_empty() {
                 println!("No pending packages found");
@@ -100,20 +110,8 @@ pub async fn run(args: PipelineArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        PipelineCommand::Sync => {
-            let mut pipeline = Pipeline::open(&sluice::registry(), &args.name, Some(&dir))?;
-            let schema = state
-                .default_schema_name
-                .clone()
-                .unwrap_or_else(|| args.name.clone());
-            println!("Restoring from destination");
-            if pipeline.sync(&schema).await? {
-                println!("Restored state and schema of pipeline {}", args.name);
-            } else {
-                println!("The destination holds no state for pipeline {}", args.name);
-            }
-            Ok(())
-        }
+        // Dispatched by `run`; they work without a local working dir.
+        PipelineCommand::Sync(_) | PipelineCommand::Drop(_) => Ok(()),
         PipelineCommand::DropPendingPackages => {
             let pending = list_packages(&paths.normalized_packages())?;
             if pending.is_empty() {

@@ -5,6 +5,7 @@ mod args;
 mod check;
 mod dashboard;
 mod destinations;
+mod drop;
 mod inspect;
 mod load_file;
 mod output;
@@ -12,6 +13,7 @@ mod pipeline_file;
 mod progress;
 mod query;
 mod run;
+mod sync;
 
 use clap::Parser;
 use std::process::ExitCode;

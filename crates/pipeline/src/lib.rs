@@ -14,6 +14,7 @@
 //! ```
 
 pub mod dataset;
+pub mod drop;
 pub mod failpoint;
 pub mod file_source;
 pub mod info;
@@ -23,9 +24,11 @@ pub mod package;
 pub mod paths;
 pub mod pipeline;
 pub mod progress;
+mod restore;
 pub mod state;
 
 pub use dataset::Dataset;
+pub use drop::{DropOutcome, DropPlan, DropRequest};
 pub use file_source::FileSource;
 pub use info::{PackageSummary, RunInfo};
 pub use lock::PipelineLock;

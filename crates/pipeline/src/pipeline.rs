@@ -9,6 +9,7 @@ use crate::package::{self, Package, PackageWriter};
 use crate::paths::{self, PipelinePaths, write_atomic};
 use crate::progress::{RunProgress, rate};
 use crate::state::PipelineState;
+use crate::state_guard;
 use futures::StreamExt;
 use sluice_core::{
     ChainDisposition, ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory,
@@ -67,12 +68,12 @@ impl PipelineOptions {
 
 /// A pipeline bound to a destination and a dataset.
 pub struct Pipeline {
-    options: PipelineOptions,
-    factory: Arc<dyn DestinationFactory>,
-    paths: PipelinePaths,
+    pub(crate) options: PipelineOptions,
+    pub(crate) factory: Arc<dyn DestinationFactory>,
+    pub(crate) paths: PipelinePaths,
     /// The destination's config, validated once when the pipeline was opened.
-    validated: ValidatedConfig,
-    state: PipelineState,
+    pub(crate) validated: ValidatedConfig,
+    pub(crate) state: PipelineState,
     /// Held from the first step that changes the working dir until the pipeline is dropped.
     lock: Option<PipelineLock>,
     /// Live counters of the run in progress.
@@ -236,7 +237,7 @@ impl Pipeline {
     }
 
     /// An error of the destination, with its name put in front (see [`named`]).
-    fn named(&self, e: Error) -> Error {
+    pub(crate) fn named(&self, e: Error) -> Error {
         named(self.factory.name(), e)
     }
 
@@ -302,6 +303,10 @@ impl Pipeline {
             self.restore_from_destination(dest.as_mut(), source.name())
                 .await
                 .map_err(|e| self.named(e))?;
+        } else {
+            self.adopt_newer_state(dest.as_mut(), source.name())
+                .await
+                .map_err(|e| self.named(e))?;
         }
         let counters = source.counters();
         let extract_started = Instant::now();
@@ -343,47 +348,7 @@ impl Pipeline {
         Ok(out)
     }
 
-    /// Replace the local state and schema with those stored at the destination (`sync`).
-    pub async fn sync(&mut self, schema_name: &str) -> Result<bool> {
-        self.lock_for_writing()?;
-        let mut dest = self.connect().await?;
-        self.restore_from_destination(dest.as_mut(), schema_name)
-            .await
-            .map_err(|e| self.named(e))
-    }
-
-    async fn restore_from_destination(
-        &mut self,
-        dest: &mut dyn Destination,
-        schema_name: &str,
-    ) -> Result<bool> {
-        let mut restored = false;
-        if let Some(record) = dest.stored_state(&self.options.name).await? {
-            let state = PipelineState::from_record(&record, self.state.local.clone())?;
-            state.save(&self.paths.state_file())?;
-            self.state = state;
-            restored = true;
-        }
-        let mut names = self.state.schema_names.clone();
-        if !names.iter().any(|n| n == schema_name) {
-            names.push(schema_name.to_string());
-        }
-        for name in names {
-            if let Some(schema) = dest.stored_schema(&name).await? {
-                write_atomic(&self.paths.schema_file(&name), schema.to_json()?.as_bytes())?;
-                restored = true;
-            }
-        }
-        if restored {
-            tracing::info!(
-                "restored state and schema of pipeline {} from the destination",
-                self.options.name
-            );
-        }
-        Ok(restored)
-    }
-
-    async fn extract(&mut self, source: Box<dyn Source>) -> Result<(Package, Vec<String>)> {
+    pub(crate) async fn extract(&mut self, source: Box<dyn Source>) -> Result<(Package, Vec<String>)> {
         let caps = self.factory.capabilities();
         let source_name = source.name().to_string();
         paths::validate_pipeline_name(&source_name)
@@ -493,7 +458,7 @@ impl Pipeline {
         Ok((package, warnings))
     }
 
-    async fn load_package(
+    pub(crate) async fn load_package(
         &mut self,
         dest: &mut dyn Destination,
         package: Package,
@@ -511,6 +476,17 @@ impl Pipeline {
                 .as_ref()
                 .filter(|_| package.manifest.state_changed)
                 .map(|s| s.to_record());
+            if let Some(r) = &record {
+                // Another run may have committed this pipeline's state since the package was
+                // extracted (see `state_guard`): then the package is set aside, not loaded.
+                let superseded = state_guard::superseded_by(dest, r, self.dataset_name()).await;
+                if !matches!(superseded, Ok(None)) {
+                    let _ = dest.abort_load().await;
+                }
+                if let Some(reason) = superseded.map_err(|e| self.named(e))? {
+                    return Err(state_guard::set_aside(&self.paths, package, &reason)?);
+                }
+            }
             let progress = self.progress.clone();
             if let Err(e) =
                 write_package(dest, self.factory.name(), &package, record, &progress).await
@@ -574,7 +550,7 @@ impl Pipeline {
     }
 }
 
-fn read_schema(paths: &PipelinePaths, name: &str) -> Result<Option<Schema>> {
+pub(crate) fn read_schema(paths: &PipelinePaths, name: &str) -> Result<Option<Schema>> {
     match std::fs::read_to_string(paths.schema_file(name)) {
         Ok(text) => Ok(Some(Schema::from_json(&text)?)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
