@@ -187,7 +187,8 @@ fn read_project(
         let source = toml::Value::Table(source);
         let read = match ty.as_ref().and_then(|t| t.as_str()) {
             Some("rest_api") => sluice_rest::RestApiSource::from_toml(&name, source, &secrets),
-            Some("forter") => sluice_forter::forter_source_from_toml(&name, source, &secrets),
+            Some("forter") => sluice_forter::forter_source_from_toml(&name, source, &secrets)
+                .map(sluice_forter::ForterSource::into_rest),
             _ => Err(sluice_core::Error::config("no source type")),
         };
         out.push((

@@ -50,7 +50,10 @@ async fn example_pipeline_file_loads_exact_row_counts() {
         "{stdout}"
     );
     assert!(!stdout.contains(fs::API_KEY) && !stderr.contains(fs::API_KEY));
-    assert_eq!(server.requests(), 7);
+    // A GET per order, then a POST per order for its decision and one for its status.
+    assert_eq!(server.requests(), 15);
+    assert_eq!(server.received("/v3/orders/").len(), 5);
+    assert_eq!(server.received("/v2/status/").len(), 5);
 
     // The same counts as the Rust example (examples/forter_order_v3_pipeline/tests/example.rs).
     let sum = |f: fn(u64) -> u64| (1..=5).map(f).sum::<u64>() as i64;

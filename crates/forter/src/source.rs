@@ -1,15 +1,18 @@
-//! The Forter preset as a [`Source`] of its own: the REST source it configures, plus the
-//! credentials check Forter's plugins make (`GET /credentials/test`), so that `sluice check`
+//! The Forter preset as a [`Source`] of its own: the REST source it configures (its errors
+//! given a hint when Forter answers 401 or 400), plus the credentials check Forter's plugins
+//! make (`GET credentials/test`, configurable as `health_path`), so that `sluice check`
 //! needs no Forter-specific code.
 
-use crate::{ForterConfig, check_credentials, forter_source};
+use crate::hints::with_hint;
+use crate::{ForterConfig, check_credentials, forter_rest_config};
+use futures::StreamExt;
 use sluice_core::{
     ConfigSection, ResourceHints, Result, Source, SourceCounters, SourceFactory, SourceStream,
 };
 use sluice_rest::RestApiSource;
 use std::sync::Arc;
 
-/// The Forter source: extraction by the REST source, checks by `GET /credentials/test`.
+/// The Forter source: extraction by the REST source, checks by a GET of `health_path`.
 pub struct ForterSource {
     name: String,
     config: ForterConfig,
@@ -26,11 +29,13 @@ impl std::fmt::Debug for ForterSource {
 }
 
 impl ForterSource {
-    /// Build the source (no I/O).
+    /// Build the source (no request is made; `items_file`s are read).
     pub fn new(name: &str, config: ForterConfig, secrets: &ConfigSection) -> Result<Self> {
+        config.check()?;
+        let rest = forter_rest_config(name, &config, secrets)?;
         Ok(Self {
             name: name.to_string(),
-            rest: forter_source(name, config.clone(), secrets)?,
+            rest: RestApiSource::new(name, rest, secrets)?,
             config,
             secrets: secrets.clone(),
         })
@@ -39,6 +44,11 @@ impl ForterSource {
     /// The REST source that extracts.
     pub fn rest(&self) -> &RestApiSource {
         &self.rest
+    }
+
+    /// The REST source alone (its errors then come without the preset's hints).
+    pub fn into_rest(self) -> RestApiSource {
+        self.rest
     }
 }
 
@@ -52,19 +62,28 @@ impl Source for ForterSource {
     }
 
     fn extract(self: Box<Self>, state: serde_json::Value) -> SourceStream {
-        Box::new(self.rest).extract(state)
+        let name = self.name.clone();
+        Box::new(self.rest)
+            .extract(state)
+            .map(move |ev| ev.map_err(|e| with_hint(&name, e)))
+            .boxed()
     }
 
     fn counters(&self) -> Option<Arc<dyn SourceCounters>> {
         self.rest.counters()
     }
 
+    fn partition(&mut self, k: u32, n: u32) -> Result<()> {
+        self.rest.partition(k, n)
+    }
+
     fn check(&self) -> futures::future::BoxFuture<'_, Result<Option<String>>> {
         Box::pin(async move {
             check_credentials(&self.name, &self.config, &self.secrets).await?;
-            Ok(Some(
-                "Forter's GET credentials/test accepted them".to_string(),
-            ))
+            Ok(Some(format!(
+                "Forter's GET {} accepted them",
+                self.config.health_path
+            )))
         })
     }
 }

@@ -1,6 +1,8 @@
 //! The Forter pipeline of dlt's "Forter Python API" guide, written with sluice's Rust API.
 //!
-//! It builds the Forter source for a few order ids, a pipeline named `forter_order_v3_pipeline`
+//! It builds the Forter source for a few order ids (read from an order store such as the local
+//! server; each is then sent to Forter for its decision, and a status update per order), a
+//! pipeline named `forter_order_v3_pipeline`
 //! loading into the dataset `forter_order_v3_data` of an embedded DuckDB database
 //! (`./forter_order_v3_pipeline.duckdb`), runs it and prints the load info — the same steps as
 //! the guide's Python `forter_order_v3_pipeline.py`, and as `sluice run
@@ -28,7 +30,7 @@
 
 use sluice::pipeline::{Pipeline, PipelineOptions};
 use sluice_core::ConfigProvider;
-use sluice_forter::{ForterConfig, forter_source};
+use sluice_forter::{ForterConfig, ForterResource, PushConfig, forter_source};
 
 /// The secrets section (`[sources.forter_order_v3_source]`) and source name.
 const SOURCE_NAME: &str = "forter_order_v3_source";
@@ -48,11 +50,29 @@ async fn main() -> anyhow::Result<()> {
     let config = ConfigProvider::load(&std::env::current_dir()?)?;
     let secrets = config.section(&["sources", SOURCE_NAME]);
 
-    // The source: orders (with nested cart items and payments), order statuses and decisions.
+    // The source: orders (with nested cart items and payments); each order sent to Forter
+    // (`POST v3/orders/{orderId}`) for its decision; a status update per order
+    // (`POST v2/status/{orderId}`) built from the order by a body template.
+    let from_orders = |body: Option<toml::Value>| PushConfig {
+        from: Some("orders".to_string()),
+        body,
+        ..PushConfig::default()
+    };
+    let status_body: toml::Value = toml::from_str::<toml::Table>(
+        r#"body = { orderId = "{item.orderId}", eventTime = "{item.timeSentToForter}", updatedStatus = "PROCESSING" }"#,
+    )?["body"]
+        .clone();
     let source = forter_source(
         SOURCE_NAME,
         ForterConfig {
             order_ids: ORDER_IDS.iter().map(|s| s.to_string()).collect(),
+            resources: Some(vec![
+                ForterResource::Orders,
+                ForterResource::Decisions,
+                ForterResource::OrderStatus,
+            ]),
+            decisions: Some(from_orders(None)),
+            order_status: Some(from_orders(Some(status_body))),
             ..ForterConfig::default()
         },
         &secrets,

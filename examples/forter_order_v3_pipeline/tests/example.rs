@@ -51,11 +51,35 @@ async fn example_binary_loads_the_orders_into_duckdb() {
         "{stdout}"
     );
     assert!(!stdout.contains(fs::API_KEY) && !stderr.contains(fs::API_KEY));
-    // One GET per order, one POST each for order statuses and decisions.
-    assert_eq!(server.requests(), 7);
+    // One GET per order, then per order one POST for its decision and one for its status.
+    assert_eq!(server.requests(), 15);
+    // The decisions were asked for with the orders themselves, the statuses with the template.
+    let sent = server.received("/v3/orders/");
+    assert_eq!(sent.len(), 5);
+    for r in &sent {
+        let id = r.path.trim_start_matches("/v3/orders/");
+        let i: u64 = id.parse::<u64>().unwrap() - fs::FIRST_ORDER_ID;
+        assert_eq!(r.body, fs::order(i), "{id}");
+    }
+    for r in server.received("/v2/status/") {
+        let id = r.path.trim_start_matches("/v2/status/");
+        let i: u64 = id.parse::<u64>().unwrap() - fs::FIRST_ORDER_ID;
+        assert_eq!(
+            r.body,
+            serde_json::json!({"orderId": id, "eventTime": fs::order(i)["timeSentToForter"], "updatedStatus": "PROCESSING"})
+        );
+    }
 
     let conn =
         duckdb::Connection::open(tmp.path().join("forter_order_v3_pipeline.duckdb")).unwrap();
+    let keyed: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM forter_order_v3_data.decisions WHERE _orders_order_id = order_id",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(keyed, 5, "each decision carries its request's key");
     for (table, rows) in expected() {
         let n: i64 = conn
             .query_row(

@@ -2,7 +2,8 @@
 //!
 //! `forter-api [--port N] [--orders N] [--api-key KEY] [--site-id ID] [--delay-ms MS]
 //! [--throttle-attempts N] [--retry-after S] [--error-attempts N] [--cache-pages]` prints its URL
-//! (`http://127.0.0.1:PORT`) on stdout, then serves until killed. `--cache-pages` keeps rendered
+//! (`http://127.0.0.1:PORT`) on stdout and the tokenization API's URL (its own port) on stderr,
+//! then serves until killed. `--cache-pages` keeps rendered
 //! `/v3/orders` pages in memory (for benchmarks: repeats cost no rendering).
 
 use sluice_integration_tests::forter_server::{ForterServer, ForterServerConfig};
@@ -64,6 +65,10 @@ async fn main() {
     f.retry_after_s.store(retry_after, Ordering::Relaxed);
     f.error_attempts.store(errors, Ordering::Relaxed);
     println!("{}", server.url());
+    eprintln!(
+        "forter-api: tokenization API at {}",
+        server.tokenization_url()
+    );
     let _ = std::io::stdout().flush();
     server.wait().await;
 }
