@@ -13,6 +13,8 @@ const SKIP: &[(&str, &str)] = &[
     ),
     ("merge_hard_delete", "no merge on plain files (see merge)"),
     ("upsert_hard_delete", "no merge on plain files (see merge)"),
+    ("scd2", "no merge on plain files (see merge)"),
+    ("scd2_settings", "no merge on plain files (see merge)"),
 ];
 
 fn target() -> Target {

@@ -310,6 +310,7 @@ impl BigQueryDestination {
             |name: &str| -> String { staged.get(name).cloned().unwrap_or_else(|| d.table(name)) };
         let statements = match job.merge_strategy {
             MergeStrategy::Upsert => d.merge_upsert(&job, &lookup),
+            MergeStrategy::Scd2 => d.merge_scd2(&job, &lookup)?,
             _ => {
                 // BigQuery cannot name the target of a DELETE by its qualified name inside the
                 // condition: give it the alias `d`.

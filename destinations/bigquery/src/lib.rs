@@ -85,14 +85,18 @@ pub struct BigQueryFactory;
 
 /// BigQuery's capabilities as dlt states them: case-sensitive identifiers of up to 1024
 /// (tables) and 300 (columns) characters quoted with backticks, NDJSON load files, no
-/// transactions, delete-insert and upsert merges.
+/// transactions, delete-insert, upsert and scd2 merges.
 pub fn capabilities() -> Capabilities {
     Capabilities {
         max_identifier_length: 1024,
         max_column_identifier_length: 300,
         identifier_quote: '`',
         escape_quote_with_backslash: true,
-        merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
+        merge_strategies: vec![
+            MergeStrategy::DeleteInsert,
+            MergeStrategy::Upsert,
+            MergeStrategy::Scd2,
+        ],
         max_decimal_precision: 76,
         max_columns_per_table: Some(10_000),
         type_mapper: bigquery_sql_type,

@@ -68,13 +68,17 @@ pub const NAME: &str = "duckdb";
 pub struct DuckDbFactory;
 
 /// DuckDB's capabilities: long identifiers kept as they are but compared case-insensitively,
-/// Parquet load files, transactional loads, delete-insert and upsert merges.
+/// Parquet load files, transactional loads, delete-insert, upsert and scd2 merges.
 pub fn capabilities() -> Capabilities {
     Capabilities {
         max_identifier_length: 65536,
         max_column_identifier_length: 65536,
         supports_transactions: true,
-        merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
+        merge_strategies: vec![
+            MergeStrategy::DeleteInsert,
+            MergeStrategy::Upsert,
+            MergeStrategy::Scd2,
+        ],
         type_mapper: duckdb_sql_type,
         ..Capabilities::default()
     }

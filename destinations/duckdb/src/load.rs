@@ -118,6 +118,7 @@ impl DuckDbDestination {
         let context = format!("cannot merge into table {root_name}");
         let statements = match job.merge_strategy {
             MergeStrategy::Upsert => d.merge_upsert(job, &lookup),
+            MergeStrategy::Scd2 => d.merge_scd2(job, &lookup)?,
             _ => d.merge_delete_insert(job, &lookup),
         };
         for sql in statements {

@@ -9,7 +9,7 @@
 //!   `_dlt_pipeline_state` and the `_dlt_loads` row commit together or not at all.
 //! - Write dispositions: append (COPY into the table), replace (delete, then COPY, inside
 //!   the transaction: readers never see an empty table) and merge, through staging temp
-//!   tables, with the `delete-insert` and `upsert` strategies.
+//!   tables, with the `delete-insert`, `upsert` and `scd2` strategies.
 //! - TLS through rustls (`sslmode` disable, prefer — the default: TLS when the server offers
 //!   it — or require).
 //!
@@ -108,7 +108,11 @@ pub fn capabilities() -> Capabilities {
         max_column_identifier_length: 63,
         casefold: CaseFold::Lower,
         supports_transactions: true,
-        merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
+        merge_strategies: vec![
+            MergeStrategy::DeleteInsert,
+            MergeStrategy::Upsert,
+            MergeStrategy::Scd2,
+        ],
         max_columns_per_table: Some(1600),
         type_mapper: postgres_sql_type,
         ..Capabilities::default()

@@ -144,7 +144,7 @@ pub trait Staging: Session {
 }
 
 /// Merge a chain: its files go into staging tables first, then the dialect's merge
-/// statements (delete-insert, or upsert where `strategy` says so) run, all inside the
+/// statements (delete-insert, or upsert or scd2 where `strategy` says so) run, all inside the
 /// load's transaction. Returns the rows staged and the staging tables' names (for a
 /// destination whose temporary tables outlive the transaction to drop them).
 pub async fn merge_through_staging<S: Staging + ?Sized>(
@@ -175,6 +175,7 @@ pub async fn merge_through_staging<S: Staging + ?Sized>(
         let dialect = s.dialect();
         match job.merge_strategy {
             MergeStrategy::Upsert => dialect.merge_upsert(&filtered, &lookup),
+            MergeStrategy::Scd2 => dialect.merge_scd2(&filtered, &lookup)?,
             _ => dialect.merge_delete_insert(&filtered, &lookup),
         }
     };

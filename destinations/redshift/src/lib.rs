@@ -19,8 +19,8 @@
 //!   of the same dataset are serialized by a `LOCK` of `_dlt_loads` (Redshift has no advisory
 //!   locks).
 //! - Write dispositions: append, replace (delete, then insert, inside the transaction) and
-//!   merge with the `delete-insert` strategy through session temp tables (dlt supports
-//!   delete-insert and scd2 on Redshift; scd2 is not implemented in sluice).
+//!   merge with the `delete-insert` and `scd2` strategies (those dlt supports on Redshift)
+//!   through session temp tables.
 //! - Types follow dlt's Redshift mapping ([`redshift_sql_type`]): `super` for json,
 //!   `varchar(65535)` for text, `numeric(38,9)`, `varbinary`, …
 //! - Redshift has no `ADD COLUMN IF NOT EXISTS`: schema changes read the dataset's columns from
@@ -122,14 +122,14 @@ impl RedshiftFactory {
 }
 
 /// The capabilities of Redshift, as dlt declares them: lower-case identifiers of at most 127
-/// bytes, transactions (DDL included), delete-insert merges, at most 1 600 columns.
+/// bytes, transactions (DDL included), delete-insert and scd2 merges, at most 1 600 columns.
 pub fn capabilities() -> Capabilities {
     Capabilities {
         max_identifier_length: 127,
         max_column_identifier_length: 127,
         casefold: CaseFold::Lower,
         supports_transactions: true,
-        merge_strategies: vec![MergeStrategy::DeleteInsert],
+        merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Scd2],
         max_columns_per_table: Some(1600),
         type_mapper: redshift_sql_type,
         ..Capabilities::default()

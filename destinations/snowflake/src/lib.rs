@@ -86,14 +86,18 @@ pub const NAME: &str = "snowflake";
 pub struct SnowflakeFactory;
 
 /// Snowflake's capabilities, as dlt declares them: 255-character identifiers folded to upper
-/// case, Parquet load files, transactional loads, delete-insert and upsert merges.
+/// case, Parquet load files, transactional loads, delete-insert, upsert and scd2 merges.
 pub fn capabilities() -> Capabilities {
     Capabilities {
         max_identifier_length: 255,
         max_column_identifier_length: 255,
         casefold: CaseFold::Upper,
         supports_transactions: true,
-        merge_strategies: vec![MergeStrategy::DeleteInsert, MergeStrategy::Upsert],
+        merge_strategies: vec![
+            MergeStrategy::DeleteInsert,
+            MergeStrategy::Upsert,
+            MergeStrategy::Scd2,
+        ],
         type_mapper: snowflake_sql_type,
         ..Capabilities::default()
     }

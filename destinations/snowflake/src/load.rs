@@ -332,6 +332,7 @@ impl SnowflakeDestination {
             };
             match job.merge_strategy {
                 MergeStrategy::Upsert => d.merge_upsert(&job, &lookup),
+                MergeStrategy::Scd2 => d.merge_scd2(&job, &lookup)?,
                 _ => d.merge_delete_insert(&job, &lookup),
             }
         };
