@@ -242,6 +242,11 @@ mod tests {
             .unwrap(),
             json!({"id": 7, "s": "since 2024-01-01"})
         );
+        // `$` is the whole parent item (a per-item POST body sent as the item is).
+        assert_eq!(
+            ctx.render_json(&json!({"body": "{resources.p.$}"})).unwrap(),
+            json!({"body": item})
+        );
         let err = ctx.render("{resources.p.nope}").unwrap_err().to_string();
         assert!(err.contains("available fields: id, meta"), "{err}");
         assert!(ctx.render("{other}").is_err());

@@ -72,7 +72,10 @@ pub struct EndpointConfig {
     /// Query parameters.
     #[serde(default)]
     pub params: IndexMap<String, JsonValue>,
-    /// JSON body.
+    /// JSON body. Its strings are templates: in a child resource the body is built from each
+    /// parent item, one request per item (`{ orderId = "{resources.orders.id}" }`); a string
+    /// that is exactly one placeholder keeps the value's type, and `"{resources.<parent>.$}"`
+    /// sends the parent item whole.
     #[serde(default)]
     pub json: Option<JsonValue>,
     /// Form body (a table) or raw body (a string).
