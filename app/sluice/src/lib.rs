@@ -18,6 +18,8 @@ pub use sluice_rest as rest;
 
 #[cfg(feature = "bigquery")]
 pub use sluice_bigquery as bigquery;
+#[cfg(feature = "databricks")]
+pub use sluice_databricks as databricks;
 #[cfg(feature = "duckdb")]
 pub use sluice_duckdb as duckdb;
 #[cfg(feature = "filesystem")]
@@ -46,6 +48,8 @@ pub fn registry() -> sluice_core::Registry {
     r.register(std::sync::Arc::new(sluice_snowflake::SnowflakeFactory));
     #[cfg(feature = "redshift")]
     r.register(std::sync::Arc::new(sluice_redshift::RedshiftFactory::new()));
+    #[cfg(feature = "databricks")]
+    r.register(std::sync::Arc::new(sluice_databricks::DatabricksFactory));
     r
 }
 

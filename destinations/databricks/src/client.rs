@@ -133,7 +133,8 @@ impl DatabricksClient {
         context: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response> {
-        for attempt in 0..2 {
+        let mut renewed = false;
+        loop {
             let token = self.tokens.token(&self.http).await?;
             let response = build(&self.http)
                 .bearer_auth(token.expose())
@@ -142,14 +143,14 @@ impl DatabricksClient {
                 .map_err(|e| http_error(context, e))?;
             if response.status() == reqwest::StatusCode::UNAUTHORIZED
                 && self.tokens.is_oauth()
-                && attempt == 0
+                && !renewed
             {
+                renewed = true;
                 self.tokens.invalidate().await;
                 continue;
             }
             return Ok(response);
         }
-        unreachable!("the loop returns on its second attempt")
     }
 
     /// The JSON body of `response`, or the Databricks error it carries.

@@ -266,22 +266,29 @@ impl DatabricksCredentials {
                 missing.join(", ")
             )));
         }
+        let (Some(host), Some(catalog), Some(auth)) = (host, catalog, auth) else {
+            return Err(Error::internal(format!(
+                "{path}: a missing setting was not reported"
+            )));
+        };
         let warehouse_id = match (warehouse, http_path) {
             (Some(w), _) => w,
-            (None, Some(p)) => warehouse_of(&p).ok_or_else(|| {
-                Error::config(format!(
-                    "{path}.http_path \"{p}\" is not the path of a SQL warehouse \
-                     (/sql/1.0/warehouses/<id>): the Statement Execution API runs on SQL \
-                     warehouses only; set warehouse_id or a warehouse's http_path"
-                ))
-            })?,
-            (None, None) => unreachable_missing()?,
+            (None, p) => {
+                let p = p.unwrap_or_default();
+                warehouse_of(&p).ok_or_else(|| {
+                    Error::config(format!(
+                        "{path}.http_path \"{p}\" is not the path of a SQL warehouse \
+                         (/sql/1.0/warehouses/<id>): the Statement Execution API runs on SQL \
+                         warehouses only; set warehouse_id or a warehouse's http_path"
+                    ))
+                })?
+            }
         };
         Ok(Self {
-            base_url: base_url(&host.unwrap_or_default(), &path)?,
+            base_url: base_url(&host, &path)?,
             warehouse_id,
-            catalog: catalog.unwrap_or_default(),
-            auth: auth.expect("checked above"),
+            catalog,
+            auth,
         })
     }
 
@@ -295,10 +302,6 @@ impl DatabricksCredentials {
             self.catalog
         )
     }
-}
-
-fn unreachable_missing() -> Result<String> {
-    Err(Error::internal("a missing warehouse was not reported"))
 }
 
 /// The warehouse id of an `http_path` (`/sql/1.0/warehouses/<id>` or the older

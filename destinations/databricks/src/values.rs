@@ -6,8 +6,8 @@
 
 use crate::types::literal;
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Float64Array, Int64Array,
-    StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType as ArrowType, TimeUnit};
 use arrow::util::display::array_value_to_string;
@@ -74,10 +74,7 @@ pub fn sql_value(array: &ArrayRef, i: usize) -> Result<String> {
                 )
             }
         }
-        ArrowType::Date32 => {
-            let _ = any.downcast_ref::<Date32Array>().expect("date32");
-            format!("CAST('{}' AS DATE)", array_value_to_string(array, i)?)
-        }
+        ArrowType::Date32 => format!("CAST('{}' AS DATE)", array_value_to_string(array, i)?),
         ArrowType::Time64(_) => literal(&array_value_to_string(array, i)?),
         ArrowType::Decimal128(p, s) => {
             format!(
@@ -160,7 +157,7 @@ pub fn insert_statements(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Decimal128Array, Time64MicrosecondArray};
+    use arrow::array::{Date32Array, Decimal128Array, Time64MicrosecondArray};
     use std::sync::Arc;
 
     #[test]

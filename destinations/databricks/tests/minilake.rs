@@ -47,7 +47,9 @@ async fn stand_in() -> Option<StandIn> {
         "the databricks tests on MiniLake (sqlglot and pyarrow)",
     )?;
     let warehouse = sluice_databricks::stand_in::warehouse(&url).await.unwrap();
-    sluice_databricks::stand_in::catalog(&url, CATALOG).await.unwrap();
+    sluice_databricks::stand_in::catalog(&url, CATALOG)
+        .await
+        .unwrap();
     Some(StandIn {
         url,
         python,
@@ -68,7 +70,10 @@ fn dataset(name: &str) -> String {
 fn config(s: &StandIn, dataset: &str, extra: &[(&str, &str)]) -> DestinationConfig {
     let mut env: Vec<(String, String)> = vec![
         ("SERVER_HOSTNAME".into(), s.url.clone()),
-        ("HTTP_PATH".into(), format!("/sql/1.0/warehouses/{}", s.warehouse)),
+        (
+            "HTTP_PATH".into(),
+            format!("/sql/1.0/warehouses/{}", s.warehouse),
+        ),
         ("CATALOG".into(), CATALOG.into()),
         ("ACCESS_TOKEN".into(), "dapi-test-token".into()),
     ];
@@ -235,7 +240,12 @@ fn chain(
     let item_file = write_parquet(
         &dir.join(format!("orders__items.{load_id}.parquet")),
         &nested,
-        vec![texts(&["x"]), texts(&["r1"]), texts(&["r1"]), texts(&["i1"])],
+        vec![
+            texts(&["x"]),
+            texts(&["r1"]),
+            texts(&["r1"]),
+            texts(&["i1"]),
+        ],
     );
     ChainJob {
         load_id: load_id.into(),
@@ -275,10 +285,17 @@ async fn statements_return_json_and_arrow_and_errors_carry_codes() {
         .await
         .unwrap();
     assert!(!r.statement_id.is_empty());
-    assert_eq!(r.polls, 0, "MiniLake finishes statements within the wait timeout");
+    assert_eq!(
+        r.polls, 0,
+        "MiniLake finishes statements within the wait timeout"
+    );
     assert_eq!(
         r.rows,
-        vec![vec![Some("1".into()), Some("it's".into()), Some("1.25".into())]]
+        vec![vec![
+            Some("1".into()),
+            Some("it's".into()),
+            Some("1.25".into())
+        ]]
     );
     assert_eq!(r.columns[2].type_text.as_deref(), Some("DECIMAL(10,2)"));
 
@@ -289,7 +306,11 @@ async fn statements_return_json_and_arrow_and_errors_carry_codes() {
         )
         .await
         .unwrap();
-    assert_eq!(r.batches.len(), 1, "one Arrow batch behind the external link");
+    assert_eq!(
+        r.batches.len(),
+        1,
+        "one Arrow batch behind the external link"
+    );
     let typed = sluice_databricks::convert::to_batches(&r).unwrap();
     let cells: Vec<String> = typed[0]
         .columns()
@@ -322,7 +343,10 @@ async fn oauth_without_a_token_endpoint_names_the_settings_not_the_secret() {
         ("CLIENT_ID", "sp-app"),
         ("CLIENT_SECRET", "very-secret-oauth"),
     ] {
-        section_env.push((format!("DESTINATION__DATABRICKS__CREDENTIALS__{k}"), v.to_string()));
+        section_env.push((
+            format!("DESTINATION__DATABRICKS__CREDENTIALS__{k}"),
+            v.to_string(),
+        ));
     }
     let config = DestinationConfig {
         section: ConfigProvider::empty()
@@ -389,7 +413,12 @@ async fn staged_parquet_goes_to_the_volume_and_copy_into_is_databricks_sql() {
     let dir = tempfile::tempdir().unwrap();
     let (_, changes) = creation();
     let load_id = "1767323045.123";
-    let job = chain(dir.path(), load_id, ChainDisposition::Append, MergeStrategy::DeleteInsert);
+    let job = chain(
+        dir.path(),
+        load_id,
+        ChainDisposition::Append,
+        MergeStrategy::DeleteInsert,
+    );
     d.initialize().await.unwrap();
     d.begin_load(load_id).await.unwrap();
     d.apply_schema_changes(&changes).await.unwrap();
@@ -436,7 +465,13 @@ async fn staged_parquet_goes_to_the_volume_and_copy_into_is_databricks_sql() {
 
     // The abort deletes what was staged.
     d.abort_load().await.unwrap();
-    assert!(d.client().list_directory(&d.load_folder(load_id)).await.unwrap().is_empty());
+    assert!(
+        d.client()
+            .list_directory(&d.load_folder(load_id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -512,12 +547,20 @@ async fn every_statement_of_a_load_is_databricks_sql() {
         if c["kind"] == "Command" {
             // sqlglot 30.31 has no CREATE VOLUME: the only statement it cannot parse.
             assert!(
-                c["sql"].as_str().unwrap().starts_with("CREATE VOLUME IF NOT EXISTS `c`."),
+                c["sql"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("CREATE VOLUME IF NOT EXISTS `c`."),
                 "{c}"
             );
         }
     }
-    let kinds = |k: &str| checked.iter().filter(|c| c["kind"] == k).collect::<Vec<_>>();
+    let kinds = |k: &str| {
+        checked
+            .iter()
+            .filter(|c| c["kind"] == k)
+            .collect::<Vec<_>>()
+    };
     let create = kinds("Create");
     let orders = create
         .iter()
@@ -533,7 +576,11 @@ async fn every_statement_of_a_load_is_databricks_sql() {
             ["_dlt_id", "STRING"]
         ])
     );
-    assert!(create.iter().any(|c| c["table"] == json!([ds, "_dlt_loads"])));
+    assert!(
+        create
+            .iter()
+            .any(|c| c["table"] == json!([ds, "_dlt_loads"]))
+    );
     let alter = kinds("Alter");
     assert_eq!(alter.len(), 1, "{alter:?}");
     assert_eq!(alter[0]["columns"], json!([["note", "STRING"]]));
@@ -545,8 +592,16 @@ async fn every_statement_of_a_load_is_databricks_sql() {
         "{merges:?}"
     );
     let inserts = kinds("Insert");
-    assert!(inserts.iter().any(|i| i["table"] == json!([ds, "orders"]) && i["rows"] == 2));
-    assert!(inserts.iter().any(|i| i["table"] == json!([ds, "_dlt_loads"])));
+    assert!(
+        inserts
+            .iter()
+            .any(|i| i["table"] == json!([ds, "orders"]) && i["rows"] == 2)
+    );
+    assert!(
+        inserts
+            .iter()
+            .any(|i| i["table"] == json!([ds, "_dlt_loads"]))
+    );
     assert!(!kinds("Delete").is_empty());
     let copy = kinds("Copy");
     assert_eq!(copy.len(), 1);
