@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod progress;
 mod restore;
 pub mod state;
+mod state_guard;
 
 pub use dataset::Dataset;
 pub use drop::{DropOutcome, DropPlan, DropRequest};

@@ -42,11 +42,12 @@ impl Flavor for Postgres {
     const TEMP_SCHEMA: &'static str = "pg_temp.";
     const TEMP_TABLE_OPTIONS: &'static str = " ON COMMIT DROP";
 
-    /// Serialize loaders of the same package: the second waits, then sees the first's row.
-    fn load_lock(&self, dialect: &SqlDialect<'_>, load_id: &str) -> String {
+    /// Serialize loaders of the same dataset: the second waits for the first one's commit,
+    /// then sees its `_dlt_loads` row and its pipeline state.
+    fn load_lock(&self, dialect: &SqlDialect<'_>, _load_id: &str) -> String {
         format!(
             "SELECT pg_advisory_xact_lock(hashtext({}))",
-            literal(&format!("sluice:{}:{load_id}", dialect.dataset_name()))
+            literal(&format!("sluice:{}", dialect.dataset_name()))
         )
     }
 
