@@ -244,7 +244,8 @@ mod tests {
         );
         // `$` is the whole parent item (a per-item POST body sent as the item is).
         assert_eq!(
-            ctx.render_json(&json!({"body": "{resources.p.$}"})).unwrap(),
+            ctx.render_json(&json!({"body": "{resources.p.$}"}))
+                .unwrap(),
             json!({"body": item})
         );
         let err = ctx.render("{resources.p.nope}").unwrap_err().to_string();
