@@ -271,10 +271,29 @@ pub struct QueryArgs {
     pub sql: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::output::Format,
+    pub format: QueryFormat,
+    /// Write the result to FILE (written whole, then renamed into place) instead of stdout;
+    /// needed for parquet.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Folder of pipeline working dirs.
     #[arg(long, env = "SLUICE_PIPELINES_DIR")]
     pub pipelines_dir: Option<PathBuf>,
+}
+
+/// Output formats of `sluice query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    /// A pretty table.
+    Table,
+    /// CSV with a header.
+    Csv,
+    /// One JSON object per line (the same as jsonl).
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// A Parquet file (with --output).
+    Parquet,
 }
 
 /// `sluice destinations [describe NAME]`.

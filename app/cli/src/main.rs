@@ -6,6 +6,7 @@ mod check;
 mod dashboard;
 mod destinations;
 mod drop;
+mod export;
 mod inspect;
 mod load_file;
 mod output;

@@ -1,5 +1,6 @@
 //! A handle on a pipeline's dataset at its destination: query tables or SQL as Arrow batches.
 
+use crate::table_query::TableQuery;
 use arrow::record_batch::RecordBatch;
 use sluice_core::sql::SqlDialect;
 use sluice_core::{Destination, Result};
@@ -39,10 +40,21 @@ impl Dataset {
         SqlDialect::new(self.destination.capabilities(), &self.dataset_name).table(table)
     }
 
-    /// All rows of a table.
-    pub async fn table(&mut self, table: &str) -> Result<Vec<RecordBatch>> {
-        let sql = format!("SELECT * FROM {}", self.qualified_table(table));
-        self.destination.query(&sql).await
+    /// A table of the dataset, to read with a column selection and a limit, all at once or as
+    /// a stream of Arrow batches (dlt's `dataset().orders`):
+    ///
+    /// ```no_run
+    /// # async fn demo(pipeline: &sluice_pipeline::Pipeline) -> sluice_core::Result<()> {
+    /// let mut dataset = pipeline.dataset().await?;
+    /// let first = dataset.table("orders").select(&["id", "status"]).limit(10).arrow().await?;
+    /// let mut batches = dataset.table("orders").batches();
+    /// while let Some(batch) = batches.next().await {
+    ///     println!("{} rows", batch?.num_rows());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn table(&mut self, table: &str) -> TableQuery<'_> {
+        TableQuery::new(self, table)
     }
 
     /// Run SQL and return the result.

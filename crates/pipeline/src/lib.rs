@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod progress;
 mod restore;
 pub mod state;
+pub mod table_query;
 mod state_guard;
 
 pub use dataset::Dataset;
@@ -35,3 +36,4 @@ pub use info::{PackageSummary, RunInfo};
 pub use lock::PipelineLock;
 pub use pipeline::{Pipeline, PipelineOptions};
 pub use state::PipelineState;
+pub use table_query::{TableBatches, TableQuery};
