@@ -9,6 +9,7 @@ use crate::package::{self, Package, PackageWriter};
 use crate::paths::{self, PipelinePaths, write_atomic};
 use crate::progress::{RunProgress, rate};
 use crate::state::PipelineState;
+use crate::state_guard;
 use futures::StreamExt;
 use sluice_core::{
     ChainDisposition, ChainJob, ConfigProvider, Destination, DestinationConfig, DestinationFactory,
@@ -302,6 +303,10 @@ impl Pipeline {
             self.restore_from_destination(dest.as_mut(), source.name())
                 .await
                 .map_err(|e| self.named(e))?;
+        } else {
+            self.adopt_newer_state(dest.as_mut(), source.name())
+                .await
+                .map_err(|e| self.named(e))?;
         }
         let counters = source.counters();
         let extract_started = Instant::now();
@@ -471,6 +476,17 @@ impl Pipeline {
                 .as_ref()
                 .filter(|_| package.manifest.state_changed)
                 .map(|s| s.to_record());
+            if let Some(r) = &record {
+                // Another run may have committed this pipeline's state since the package was
+                // extracted (see `state_guard`): then the package is set aside, not loaded.
+                let superseded = state_guard::superseded_by(dest, r, self.dataset_name()).await;
+                if !matches!(superseded, Ok(None)) {
+                    let _ = dest.abort_load().await;
+                }
+                if let Some(reason) = superseded.map_err(|e| self.named(e))? {
+                    return Err(state_guard::set_aside(&self.paths, package, &reason)?);
+                }
+            }
             let progress = self.progress.clone();
             if let Err(e) =
                 write_package(dest, self.factory.name(), &package, record, &progress).await
