@@ -15,9 +15,9 @@
 use crate::config::{DEFAULT_STAGING_VOLUME, LoaderFileFormat};
 use crate::destination::DatabricksDestination;
 use crate::files::volume_path;
-use sluice_core::naming::digest128;
 use sluice_core::schema::{C_DLT_ID, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID};
 use sluice_core::sql::SqlDialect;
+use sluice_core::staging;
 use sluice_core::{ChainJob, MergeStrategy, Result, TableJob};
 use std::collections::HashSet;
 
@@ -42,43 +42,6 @@ pub fn create_volume_sql(
         quote(&volume.1),
         quote(&volume.2)
     )
-}
-
-/// The folder of a table in the staging volume: its name made ASCII plus a short digest.
-pub fn table_folder(table: &str) -> String {
-    let ascii: String = table
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    format!("{ascii}_{}", digest128(table, 6))
-}
-
-/// The name of the `n`th file of a table in its folder (deterministic per load and file).
-pub fn staged_file_name(n: usize, file: &std::path::Path) -> String {
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem: String = name
-        .trim_end_matches(".parquet")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
-    format!("{n:05}_{stem}_{}.parquet", digest128(&name, 6))
 }
 
 impl DatabricksDestination {
@@ -121,14 +84,14 @@ impl DatabricksDestination {
         let folder = format!(
             "{}/{}",
             self.load_folder(load_id),
-            table_folder(&t.table.name)
+            staging::table_folder(&t.table.name)
         );
         for (n, file) in t.files.iter().enumerate() {
             let bytes = tokio::fs::read(file).await.map_err(|e| {
                 sluice_core::Error::storage(format!("cannot read load file {}", file.display()))
                     .with_source(e)
             })?;
-            let path = format!("{folder}/{}", staged_file_name(n, file));
+            let path = format!("{folder}/{}", staging::file_name(n, file));
             self.client.put_file(&path, bytes).await.map_err(|e| {
                 e.context(format!(
                     "cannot stage a load file of table {}",
@@ -339,17 +302,5 @@ mod tests {
             "COPY INTO `ds`.`t` FROM '/Volumes/c/ds/v/1/t_x' FILEFORMAT = PARQUET COPY_OPTIONS ('mergeSchema' = 'true')"
         );
         assert!(copy_into_sql("t", "/p", true).ends_with("'force' = 'true')"));
-        let f = table_folder("order__ünï");
-        assert!(f.starts_with("order___") && f.is_ascii(), "{f}");
-        assert_ne!(table_folder("a"), table_folder("b"));
-        let n = staged_file_name(3, std::path::Path::new("/x/orders.1 ü.parquet"));
-        assert!(
-            n.starts_with("00003_orders.1__") && n.ends_with(".parquet"),
-            "{n}"
-        );
-        assert_eq!(
-            n,
-            staged_file_name(3, std::path::Path::new("/y/orders.1 ü.parquet"))
-        );
     }
 }

@@ -431,11 +431,11 @@ async fn staged_parquet_goes_to_the_volume_and_copy_into_is_databricks_sql() {
     let folder = format!(
         "{}/{}",
         d.load_folder(load_id),
-        sluice_databricks::load::table_folder("orders")
+        sluice_core::staging::table_folder("orders")
     );
     let staged = d.client().list_directory(&folder).await.unwrap();
     assert_eq!(staged.len(), 1, "{staged:?}");
-    let name = sluice_databricks::load::staged_file_name(0, &job.root.files[0]);
+    let name = sluice_core::staging::file_name(0, &job.root.files[0]);
     assert_eq!(staged[0].path, format!("{folder}/{name}"));
     let local = dir.path().join("downloaded.parquet");
     std::fs::write(&local, d.client().get_file(&staged[0].path).await.unwrap()).unwrap();
