@@ -36,6 +36,8 @@ pub enum Command {
     Pipeline(PipelineArgs),
     /// Run SQL against a pipeline's dataset and print the result.
     Query(QueryArgs),
+    /// Load the packages of every partition of a partitioned run (`sluice run --partition`).
+    Commit(crate::partition::CommitArgs),
 }
 
 /// Arguments shared by commands that run a pipeline.
@@ -130,6 +132,14 @@ pub struct RunArgs {
     /// instead of stopping at once.
     #[arg(long, value_name = "SECONDS")]
     pub wait: Option<u64>,
+    /// Extract and normalize only the K-th (0-based) of N shares of the work into a package,
+    /// without loading it; `sluice commit FILE --partitions N` loads them all.
+    #[arg(long, value_name = "K/N", env = crate::partition::PARTITION_ENV)]
+    pub partition: Option<String>,
+    /// With --partition: the orchestrator's run id; a partition that made its package for this
+    /// run id already does nothing.
+    #[arg(long, value_name = "ID", requires = "partition")]
+    pub run_id: Option<String>,
 }
 
 /// `sluice check`.

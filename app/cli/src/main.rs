@@ -10,6 +10,7 @@ mod export;
 mod inspect;
 mod load_file;
 mod output;
+mod partition;
 mod pipeline_file;
 mod progress;
 mod query;
@@ -136,5 +137,6 @@ async fn dispatch(cli: args::Cli) -> anyhow::Result<()> {
         args::Command::Destinations(args) => crate::destinations::run(args),
         args::Command::Pipeline(args) => crate::inspect::run(args).await,
         args::Command::Query(args) => crate::query::run(args).await,
+        args::Command::Commit(args) => crate::partition::commit(args).await,
     }
 }

@@ -22,6 +22,9 @@ use sluice_pipeline::{Pipeline, PipelineOptions};
 
 /// Run the pipeline file (`quiet`: no progress line).
 pub async fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
+    if args.partition.is_some() {
+        return crate::partition::run_partition(args, quiet).await;
+    }
     let file = parse(&args.pipeline_file)?;
     let name = args
         .pipeline_name

@@ -117,6 +117,19 @@ pub trait Source: Send {
     fn check(&self) -> futures::future::BoxFuture<'_, Result<Option<String>>> {
         Box::pin(async { Ok(None) })
     }
+
+    /// Restrict this source to the `k`-th of `n` deterministic shares of its work (0-based,
+    /// `k < n`), for a partitioned run (`sluice run --partition K/N`): every share is taken by
+    /// exactly one partition, the same on every machine, and the resources whose rows a
+    /// partition does not produce are left out of [`resources`](Self::resources). Called once,
+    /// before [`extract`](Self::extract). The default refuses: a source must say how it splits.
+    fn partition(&mut self, k: u32, n: u32) -> Result<()> {
+        let _ = (k, n);
+        Err(crate::Error::config(format!(
+            "source '{}' cannot be split into partitions: run it without --partition",
+            self.name()
+        )))
+    }
 }
 
 /// Builds sources of one type (`rest_api`, `forter`) from their `[source]` table.

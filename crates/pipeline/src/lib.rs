@@ -21,6 +21,7 @@ pub mod info;
 pub mod load_rules;
 pub mod lock;
 pub mod package;
+pub mod partition;
 pub mod paths;
 pub mod pipeline;
 pub mod progress;

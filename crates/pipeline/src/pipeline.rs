@@ -348,7 +348,10 @@ impl Pipeline {
         Ok(out)
     }
 
-    async fn extract(&mut self, source: Box<dyn Source>) -> Result<(Package, Vec<String>)> {
+    pub(crate) async fn extract(
+        &mut self,
+        source: Box<dyn Source>,
+    ) -> Result<(Package, Vec<String>)> {
         let caps = self.factory.capabilities();
         let source_name = source.name().to_string();
         paths::validate_pipeline_name(&source_name)

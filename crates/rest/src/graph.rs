@@ -19,6 +19,8 @@ pub(crate) struct Ctx {
     pub(crate) http: Arc<Http>,
     pub(crate) trackers: Vec<Option<Arc<Mutex<Incremental>>>>,
     pub(crate) max_concurrency: usize,
+    /// The share of a partitioned run (`None`: all the work).
+    pub(crate) share: Option<Arc<crate::partition::Share>>,
 }
 
 /// The children of each resource; an error names a resource that depends on itself through
@@ -77,6 +79,10 @@ pub(crate) fn resource_stream(ctx: Arc<Ctx>, idx: usize, parent: Option<Arc<Valu
             match r {
                 Err(e) => stream::once(ready(stream::once(ready(Err(e))).boxed())).boxed(),
                 Ok(items) => {
+                    let items = match &ctx.share {
+                        Some(share) => share.keep(idx, items),
+                        None => items,
+                    };
                     let parents: Vec<Arc<Value>> = items.iter().cloned().map(Arc::new).collect();
                     let head: Option<Events> = (selected && !items.is_empty()).then(|| {
                         stream::once(ready(Ok(SourceEvent::Page {

@@ -211,6 +211,19 @@ impl Http {
         })
     }
 
+    /// Divide the rate limit between `n` partitions running at the same time: this client
+    /// then starts at most `rate_limit / n` requests per second.
+    pub fn divide_rate_limit(&mut self, n: u32) {
+        if let Some(rate) = self.opts.rate_limit.filter(|r| *r > 0.0) {
+            let share = rate / f64::from(n.max(1));
+            tracing::info!(
+                "partitioned run: rate limit {share} request(s) per second ({rate} / {n})"
+            );
+            self.opts.rate_limit = Some(share);
+            self.limiter = Some(RateLimiter::new(share));
+        }
+    }
+
     fn backoff(&self, attempt: u32, headers: Option<&HeaderMap>) -> Duration {
         let max = self.opts.max_retry_delay.max(0.0);
         let secs = headers

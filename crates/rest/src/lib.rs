@@ -75,6 +75,7 @@ mod incremental;
 pub mod jsonpath;
 mod pages;
 pub mod paginators;
+pub mod partition;
 pub mod progress;
 mod raw_items;
 #[cfg(test)]

@@ -31,6 +31,8 @@ pub struct RestApiSource {
     max_concurrency: usize,
     max_boundary_keys: usize,
     progress: Arc<Progress>,
+    /// The share of a partitioned run (see [`crate::partition`]); `None`: all the work.
+    share: Option<Arc<crate::partition::Share>>,
 }
 
 impl RestApiSource {
@@ -154,6 +156,7 @@ impl RestApiSource {
             max_concurrency: config.max_concurrency.max(1),
             max_boundary_keys: config.max_boundary_keys.max(1),
             progress,
+            share: None,
         })
     }
 
@@ -196,11 +199,22 @@ impl Source for RestApiSource {
         &self.name
     }
 
+    fn partition(&mut self, k: u32, n: u32) -> Result<()> {
+        let share =
+            crate::partition::Share::plan(&self.name, &self.resources, &self.children, k, n)?;
+        let http = Arc::get_mut(&mut self.http)
+            .ok_or_else(|| Error::internal("the source was partitioned while extracting"))?;
+        http.divide_rate_limit(n);
+        self.share = Some(Arc::new(share));
+        Ok(())
+    }
+
     fn resources(&self) -> Vec<ResourceHints> {
         self.resources
             .iter()
-            .filter(|r| r.selected)
-            .map(|r| r.hints.clone())
+            .enumerate()
+            .filter(|(i, r)| r.selected && self.share.as_ref().is_none_or(|s| s.includes(*i)))
+            .map(|(_, r)| r.hints.clone())
             .collect()
     }
 
@@ -230,9 +244,11 @@ impl Source for RestApiSource {
             http: self.http.clone(),
             trackers,
             max_concurrency: self.max_concurrency,
+            share: self.share.clone(),
         });
         let roots: Vec<usize> = (0..ctx.resources.len())
             .filter(|i| ctx.resources[*i].parent.is_none())
+            .filter(|i| ctx.share.as_ref().is_none_or(|s| s.includes(*i)))
             .collect();
         let errored = Arc::new(AtomicBool::new(false));
         let flag = errored.clone();
