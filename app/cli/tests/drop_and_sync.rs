@@ -238,3 +238,43 @@ async fn sync_restores_into_an_empty_pipelines_dir_and_runs_continue() {
         assert_eq!(p.local_cursor(fresh.path()), day(7), "{label}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_drop_blocks_runs_until_it_is_run_again() {
+    let server = RestServer::start().await;
+    let p = Project::new(&server, "halfdrop", "duckdb", vec![], "halfdrop");
+    server.set_events(events(1..=6));
+    ok(p.run_in(&p.pipelines)).await;
+
+    // Killed after dropping the tables, before the new schema and state are stored.
+    let mut killed = p.pipeline(&["drop", "events", "--yes"]);
+    killed.env("SLUICE_FAILPOINT", "after_drop_tables");
+    fails(killed).await;
+    assert!(!p.has_table("events").await);
+
+    // A run now would load into tables the schema still lists: it refuses, naming the fix.
+    let stderr = fails(p.run_in(&p.pipelines)).await;
+    assert!(
+        stderr.contains(
+            "a drop of table(s) events__tags, events in pipeline halfdrop was interrupted"
+        ) && stderr.contains("sluice pipeline halfdrop drop --tables events__tags,events"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_dir(p.pipelines.join("halfdrop/packages/normalized"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing was extracted"
+    );
+    // Another drop must complete that one first.
+    let stderr = fails(p.pipeline(&["drop", "users", "--yes"])).await;
+    assert!(stderr.contains("complete it first"), "{stderr}");
+
+    // The same drop again completes it; the next run loads the resource from the start.
+    ok(p.pipeline(&["drop", "events", "--yes"])).await;
+    assert_eq!(p.local_cursor(&p.pipelines), None);
+    ok(p.run_in(&p.pipelines)).await;
+    assert_eq!(p.count("events").await, 6);
+    assert_eq!(p.count("events__tags").await, tags(1..=6));
+}

@@ -6,15 +6,18 @@
 //! applied ([`Pipeline::apply_drop`]): the tables are dropped at the destination, then the new
 //! schema and state are committed as a package without data and loaded like any other, so that
 //! the destination records the new schema version and state (a later restore sees the drop).
-//! When the process stops between the two steps, running the same drop again completes it.
+//! When the process stops between the two steps, a marker in the working dir makes runs and
+//! loads refuse (naming the command) until the same drop, run again, completes it.
 
+use crate::failpoint;
 use crate::package::{self, PackageWriter};
-use crate::paths::write_atomic;
+use crate::paths::{PipelinePaths, write_atomic};
 use crate::pipeline::{Pipeline, read_schema};
 use crate::state::PipelineState;
 use serde_json::Value;
 use sluice_core::sql::SqlDialect;
 use sluice_core::{Destination, Error, Result, Schema, VERSION_TABLE};
+use std::path::PathBuf;
 
 /// What to drop. Resources and tables may be combined; at least one of `resources`, `tables`,
 /// `state_paths` or `drop_all` must be given.
@@ -277,11 +280,32 @@ impl Pipeline {
                 pending.len()
             )));
         }
+        let unfinished = interrupted_drop(&self.paths)?;
+        let missing: Vec<&String> = unfinished
+            .iter()
+            .filter(|t| !plan.tables.contains(t))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::config(format!(
+                "an earlier drop of table(s) {} was interrupted: complete it first \
+                 (`sluice pipeline {} drop --tables {}`)",
+                join(&missing),
+                self.options.name,
+                missing
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )));
+        }
         let mut dest = self.connect().await?;
         if !plan.tables.is_empty() {
+            let marker = serde_json::json!({ "tables": plan.tables });
+            write_atomic(&marker_file(&self.paths), marker.to_string().as_bytes())?;
             dest.drop_tables(&plan.tables)
                 .await
                 .map_err(|e| self.named(e.context("dropping tables")))?;
+            failpoint::hit("after_drop_tables");
         }
         if !plan.tables.is_empty() {
             forget_schema_versions(dest.as_mut(), self.dataset_name(), &plan.schema_name).await;
@@ -299,11 +323,69 @@ impl Pipeline {
             plan.schema.to_json()?.as_bytes(),
         )?;
         self.load_package(dest.as_mut(), package).await?;
+        match std::fs::remove_file(marker_file(&self.paths)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::storage("cannot remove the drop's marker").with_source(e));
+            }
+            _ => {}
+        }
         Ok(DropOutcome {
             load_id,
             tables: plan.tables.clone(),
         })
     }
+}
+
+/// The marker of a drop that has begun dropping tables and not yet stored the new schema: a run
+/// in between would load into tables the schema says exist.
+fn marker_file(paths: &PipelinePaths) -> PathBuf {
+    paths.root.join("drop_in_progress.json")
+}
+
+/// The tables of an interrupted drop (empty when there is none).
+fn interrupted_drop(paths: &PipelinePaths) -> Result<Vec<String>> {
+    let path = marker_file(paths);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let marker: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::storage(format!("{} is corrupt", path.display())).with_source(e)
+            })?;
+            Ok(marker["tables"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|t| t.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::storage(format!("cannot read {}", path.display())).with_source(e)),
+    }
+}
+
+/// Refuse to run or load while a drop is half done (its tables dropped, the schema not yet
+/// stored), naming the command that completes it.
+pub(crate) fn check_no_interrupted_drop(paths: &PipelinePaths, pipeline: &str) -> Result<()> {
+    let tables = interrupted_drop(paths)?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    Err(Error::config(format!(
+        "a drop of table(s) {} in pipeline {pipeline} was interrupted after the tables were \
+         dropped: complete it with `sluice pipeline {pipeline} drop --tables {}` before running \
+         or loading",
+        join(&tables.iter().collect::<Vec<_>>()),
+        tables.join(",")
+    )))
+}
+
+fn join(items: &[&String]) -> String {
+    items
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Delete the stored versions of `schema` from `_dlt_version` before the schema after the drop

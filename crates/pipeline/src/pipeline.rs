@@ -272,6 +272,7 @@ impl Pipeline {
         let started = Instant::now();
         let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         self.lock_for_writing()?;
+        crate::drop::check_no_interrupted_drop(&self.paths, &self.options.name)?;
         let discarded = package::discard_incomplete(&self.paths)?;
         if discarded > 0 {
             tracing::warn!(
@@ -340,6 +341,7 @@ impl Pipeline {
     /// Load packages left pending by an interrupted run. Returns their summaries.
     pub async fn load_pending(&mut self) -> Result<Vec<PackageSummary>> {
         self.lock_for_writing()?;
+        crate::drop::check_no_interrupted_drop(&self.paths, &self.options.name)?;
         let mut dest = self.connect().await?;
         let mut out = Vec::new();
         for p in self.pending_packages()? {
