@@ -27,8 +27,8 @@ pub mod pipeline;
 pub mod progress;
 mod restore;
 pub mod state;
-pub mod table_query;
 mod state_guard;
+pub mod table_query;
 
 pub use dataset::Dataset;
 pub use drop::{DropOutcome, DropPlan, DropRequest};
