@@ -26,6 +26,8 @@ for svc in scripts/services/*.sh; do
   started+=("$name")
 done
 
+echo "== checking the orchestrator examples (examples/kubernetes, examples/airflow)" >&2
+bash scripts/check-examples.sh
 echo "== building" >&2
 cargo build --workspace --all-targets
 echo "== testing" >&2

@@ -364,3 +364,31 @@ async fn partitions_into_postgres() {
     let tag = format!("p{}", std::process::id());
     partitioned_runs_load_exactly_once(Project::new("postgres", env), &tag).await;
 }
+
+/// The pipeline file of `examples/kubernetes/` builds a REST source that splits into 4.
+#[test]
+fn kubernetes_example_pipeline_splits() {
+    let yaml = include_str!("../../../examples/kubernetes/pipeline-configmap.yaml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+    let text = doc["data"]["pipeline.toml"].as_str().unwrap();
+    let mut file: toml::Table = text.parse().unwrap();
+    let mut source = file.remove("source").unwrap().as_table().unwrap().clone();
+    let ty = source.remove("type").unwrap();
+    let name = source.remove("name").unwrap();
+    let secrets = ConfigProvider::empty()
+        .with_env([("SOURCES__BANK__TOKEN", "t")])
+        .section(&["sources", name.as_str().unwrap()]);
+    let factory = sluice::sources().get(ty.as_str().unwrap()).unwrap();
+    for k in 0..4 {
+        let mut s = factory
+            .build(
+                name.as_str().unwrap(),
+                toml::Value::Table(source.clone()),
+                &secrets,
+            )
+            .unwrap();
+        s.partition(k, 4).unwrap();
+        let names: Vec<String> = s.resources().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["accounts", "orders"]);
+    }
+}
