@@ -900,7 +900,7 @@ fn scd2_hints(settings: sluice_core::schema::Scd2Settings) -> ResourceHints {
 fn scd2_roots_get_validity_columns_and_a_content_hash_as_id() {
     let (mut n, root) = normalizer(scd2_hints(Default::default()), NormalizerConfig::default());
     let item = json!({"nk": 1, "c1": "foo", "c2": {"nc1": "foo"}, "xs": [{"a": 1}, {"a": 2}]});
-    let out = run(&mut n, &root, &[item.clone()]);
+    let out = run(&mut n, &root, std::slice::from_ref(&item));
     let dim = one(&out, "dim");
     // dlt's row hash of the whole item (nested list included).
     let id = col(&dim, "_dlt_id")[0].clone().unwrap();
