@@ -11,7 +11,8 @@ use std::path::Path;
 /// given in `args`.
 pub async fn run(name: &str, dir: &Path, args: SyncArgs) -> anyhow::Result<()> {
     let paths = PipelinePaths::new(dir, name);
-    let existed = paths.state_file().exists();
+    // A working dir without a state file may still hold a package of an unloaded first run.
+    let existed = paths.root.exists();
     let local = PipelineState::load(&paths.state_file(), name)?;
     let destination = args
         .destination
@@ -30,22 +31,14 @@ pub async fn run(name: &str, dir: &Path, args: SyncArgs) -> anyhow::Result<()> {
         .default_schema_name
         .clone()
         .unwrap_or_else(|| name.to_string());
-    let mut pipeline = Pipeline::new(&sluice::registry(), options)?;
-    println!(
-        "Restoring from destination {} and dataset {}",
-        pipeline.destination_name(),
-        pipeline.dataset_name()
-    );
-    let restored = pipeline.sync(&schema).await;
-    let dataset = pipeline.dataset_name().to_string();
-    let state = pipeline.state().clone();
-    drop(pipeline);
-    if !matches!(restored, Ok(true)) && !existed {
+    let dataset = options.dataset_name.clone();
+    let restored = restore(options, &schema).await;
+    if !matches!(restored, Ok(Some(_))) && !existed {
         // Leave no working dir behind for a pipeline that was not restored.
         let _ = std::fs::remove_dir_all(&paths.root);
         let _ = std::fs::remove_file(PipelineLock::path(&paths));
     }
-    if restored? {
+    if let Some(state) = restored? {
         println!(
             "Restored state version {} and schema(s) {} of pipeline {name}",
             state.version,
@@ -55,8 +48,24 @@ pub async fn run(name: &str, dir: &Path, args: SyncArgs) -> anyhow::Result<()> {
         println!("The destination holds no state for pipeline {name}");
     } else {
         anyhow::bail!(
-            "the destination holds no state or schema of pipeline {name} in dataset {dataset}"
+            "the destination holds no state or schema of pipeline {name} in dataset {}",
+            dataset.unwrap_or_else(|| format!("{name}_data"))
         );
     }
     Ok(())
+}
+
+/// Open the pipeline with `options` and restore it; the restored state, `None` when the
+/// destination held nothing.
+async fn restore(options: PipelineOptions, schema: &str) -> anyhow::Result<Option<PipelineState>> {
+    let mut pipeline = Pipeline::new(&sluice::registry(), options)?;
+    println!(
+        "Restoring from destination {} and dataset {}",
+        pipeline.destination_name(),
+        pipeline.dataset_name()
+    );
+    Ok(pipeline
+        .sync(schema)
+        .await?
+        .then(|| pipeline.state().clone()))
 }

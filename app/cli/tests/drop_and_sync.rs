@@ -207,6 +207,13 @@ async fn sync_restores_into_an_empty_pipelines_dir_and_runs_continue() {
             "{label}: {stderr}"
         );
         assert!(!empty.path().join("syncer_unknown").exists(), "{label}");
+        let stderr = fails(p.sluice_in(
+            empty.path(),
+            &["pipeline", "syncer", "sync", "--destination", "nowhere"],
+        ))
+        .await;
+        assert!(stderr.contains("nowhere"), "{label}: {stderr}");
+        assert!(!empty.path().join("syncer").exists(), "{label}");
 
         // Restore into an empty pipelines dir: state (with the cursor) and schema.
         let (state, fresh) = p.restored().await;
