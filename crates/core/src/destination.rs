@@ -18,6 +18,7 @@ use crate::capabilities::Capabilities;
 use crate::config::ConfigSection;
 use crate::error::{Error, Result};
 use crate::schema::{MergeStrategy, Schema, SchemaChange, Table, WriteDisposition};
+use crate::system_tables::{self, SqlRunner};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use std::any::Any;
@@ -382,17 +383,31 @@ pub trait Destination: Send {
     /// Where data goes, for people: no secrets (a path, a redacted URL).
     fn location(&self) -> String;
 
-    /// Verify that the destination is reachable and the credentials work. The default trusts
-    /// `connect` to have done so.
+    /// The destination's SQL, when it speaks SQL (see [`crate::system_tables`]): then `check`,
+    /// `initialize`, `is_loaded`, `stored_schema` and `stored_state` need no code of their own.
+    /// `None` by default: a destination without it implements those five.
+    fn sql_runner(&mut self) -> Option<&mut dyn SqlRunner> {
+        None
+    }
+
+    /// Verify that the destination is reachable and the credentials work. The default runs
+    /// `SELECT 1` through [`sql_runner`](Self::sql_runner), or trusts `connect` to have done so.
     async fn check(&mut self) -> Result<()> {
-        Ok(())
+        match self.sql_runner() {
+            Some(r) => system_tables::check(r).await,
+            None => Ok(()),
+        }
     }
 
     /// Create the dataset and the system tables when missing.
-    async fn initialize(&mut self) -> Result<()>;
+    async fn initialize(&mut self) -> Result<()> {
+        system_tables::initialize(needs_sql(self.sql_runner(), "initialize")?).await
+    }
 
     /// Whether `load_id` is recorded as completed in `_dlt_loads`.
-    async fn is_loaded(&mut self, load_id: &str) -> Result<bool>;
+    async fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
+        system_tables::is_loaded(needs_sql(self.sql_runner(), "is_loaded")?, load_id).await
+    }
 
     /// Start loading a package (opens the transaction where supported).
     async fn begin_load(&mut self, load_id: &str) -> Result<()>;
@@ -414,10 +429,16 @@ pub trait Destination: Send {
     }
 
     /// The newest stored schema named `schema_name`.
-    async fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>>;
+    async fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>> {
+        let r = needs_sql(self.sql_runner(), "stored_schema")?;
+        system_tables::stored_schema(r, schema_name).await
+    }
 
     /// The newest state of `pipeline_name` from a completed load.
-    async fn stored_state(&mut self, pipeline_name: &str) -> Result<Option<StateRecord>>;
+    async fn stored_state(&mut self, pipeline_name: &str) -> Result<Option<StateRecord>> {
+        let r = needs_sql(self.sql_runner(), "stored_state")?;
+        system_tables::stored_state(r, pipeline_name).await
+    }
 
     /// Drop tables of the dataset (missing ones are ignored).
     async fn drop_tables(&mut self, tables: &[String]) -> Result<()> {
@@ -434,4 +455,17 @@ pub trait Destination: Send {
             "this destination cannot run SQL queries",
         ))
     }
+}
+
+/// The destination's SQL for a default method, or the error of a destination that has neither
+/// implemented `method` nor given a [`SqlRunner`].
+fn needs_sql<'a>(
+    runner: Option<&'a mut dyn SqlRunner>,
+    method: &str,
+) -> Result<&'a mut dyn SqlRunner> {
+    runner.ok_or_else(|| {
+        Error::not_implemented(format!(
+            "this destination implements neither Destination::{method} nor Destination::sql_runner"
+        ))
+    })
 }

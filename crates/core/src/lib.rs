@@ -20,6 +20,7 @@ pub mod source;
 pub mod sql;
 pub mod staging;
 pub mod state;
+pub mod system_tables;
 pub mod test_support;
 pub mod types;
 

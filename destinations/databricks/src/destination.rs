@@ -15,6 +15,7 @@ use crate::types::literal;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_core::sql::{SqlDialect, statement_kind};
+use sluice_core::system_tables::SqlRunner;
 use sluice_core::{
     Capabilities, ChainDisposition, ChainJob, Column, Destination, Error, LoadCommit, Result,
     Schema, SchemaChange, StateRecord, Table,
@@ -38,7 +39,7 @@ pub struct DatabricksDestination {
 impl std::fmt::Debug for DatabricksDestination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabricksDestination")
-            .field("location", &self.location_text())
+            .field("location", &Destination::location(self))
             .field("loader_file_format", &self.settings.loader_file_format)
             .finish()
     }
@@ -75,14 +76,6 @@ impl DatabricksDestination {
         self.recorded.as_deref().unwrap_or_default()
     }
 
-    fn location_text(&self) -> String {
-        format!(
-            "{}.{}",
-            self.settings.credentials.display(),
-            self.caps.casefold.apply(&self.settings.dataset)
-        )
-    }
-
     pub(crate) fn dialect(&self) -> SqlDialect<'_> {
         SqlDialect::new(&self.caps, self.settings.dataset.clone())
     }
@@ -106,18 +99,6 @@ impl DatabricksDestination {
             .map_err(|e| e.context(format!("{context} ({})", statement_kind(sql))))
     }
 
-    /// The first cell of a result as an integer (counts).
-    async fn count(&mut self, sql: &str, context: &str) -> Result<i64> {
-        let r = self.exec(sql, context).await?;
-        let text = r
-            .rows
-            .first()
-            .and_then(|row| row.first().cloned().flatten());
-        let text = text.unwrap_or_else(|| "0".into());
-        text.parse()
-            .map_err(|_| Error::destination(format!("{context}: expected a count, got '{text}'")))
-    }
-
     /// Tables of the dataset (names as stored).
     pub(crate) async fn existing_tables(&mut self) -> Result<HashSet<String>> {
         let sql = format!(
@@ -132,13 +113,6 @@ impl DatabricksDestination {
             .into_iter()
             .filter_map(|r| r.into_iter().next().flatten())
             .collect())
-    }
-
-    async fn table_exists(&mut self, table: &str) -> Result<bool> {
-        Ok(self
-            .existing_tables()
-            .await?
-            .contains(&self.caps.casefold.apply(table)))
     }
 
     /// Columns of a table (empty when the table does not exist).
@@ -282,36 +256,39 @@ fn plain_name(what: &str, name: &str) -> Result<()> {
 }
 
 #[async_trait]
+impl SqlRunner for DatabricksDestination {
+    fn dialect(&self) -> SqlDialect<'_> {
+        DatabricksDestination::dialect(self)
+    }
+
+    async fn text_rows(&mut self, sql: &str, context: &str) -> Result<Vec<Vec<Option<String>>>> {
+        Ok(self.exec(sql, context).await?.rows)
+    }
+
+    async fn table_exists(&mut self, table: &str) -> Result<bool> {
+        Ok(self
+            .existing_tables()
+            .await?
+            .contains(&self.caps.casefold.apply(table)))
+    }
+}
+
+#[async_trait]
 impl Destination for DatabricksDestination {
     fn capabilities(&self) -> &Capabilities {
         &self.caps
     }
 
+    fn sql_runner(&mut self) -> Option<&mut dyn SqlRunner> {
+        Some(self)
+    }
+
     fn location(&self) -> String {
-        self.location_text()
-    }
-
-    async fn check(&mut self) -> Result<()> {
-        self.exec("SELECT 1", "databricks does not answer")
-            .await
-            .map(|_| ())
-    }
-
-    async fn initialize(&mut self) -> Result<()> {
-        let statements = self.dialect().initialize_statements();
-        for sql in statements {
-            self.exec(&sql, "cannot create the dataset and system tables")
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
-        if !self.table_exists(sluice_core::LOADS_TABLE).await? {
-            return Ok(false);
-        }
-        let sql = self.dialect().select_load(load_id);
-        Ok(self.count(&sql, "cannot read the loads table").await? > 0)
+        format!(
+            "{}.{}",
+            self.settings.credentials.display(),
+            self.caps.casefold.apply(&self.settings.dataset)
+        )
     }
 
     async fn begin_load(&mut self, load_id: &str) -> Result<()> {

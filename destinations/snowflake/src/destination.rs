@@ -21,9 +21,9 @@ use async_trait::async_trait;
 use sluice_core::naming::digest128;
 use sluice_core::sql::statement_kind;
 use sluice_core::sql::{SqlDialect, literal_backslash_escaped};
+use sluice_core::system_tables::SqlRunner;
 use sluice_core::{
-    Capabilities, ChainDisposition, ChainJob, Destination, Error, LoadCommit, Result, Schema,
-    SchemaChange, StateRecord,
+    Capabilities, ChainDisposition, ChainJob, Destination, Error, LoadCommit, Result, SchemaChange,
 };
 use std::collections::HashSet;
 
@@ -48,7 +48,7 @@ pub struct SnowflakeDestination {
 impl std::fmt::Debug for SnowflakeDestination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SnowflakeDestination")
-            .field("location", &self.location_text())
+            .field("location", &Destination::location(self))
             .field("in_transaction", &self.in_transaction)
             .field("queued", &self.queued.len())
             .finish()
@@ -76,14 +76,6 @@ impl SnowflakeDestination {
     /// The protocol client (for embedding programs that run their own statements).
     pub fn client(&mut self) -> &mut SnowflakeClient {
         &mut self.client
-    }
-
-    fn location_text(&self) -> String {
-        format!(
-            "{}/{}",
-            self.settings.credentials.display(),
-            self.settings.dataset
-        )
     }
 
     pub(crate) fn dialect(&self) -> SqlDialect<'_> {
@@ -120,18 +112,6 @@ impl SnowflakeDestination {
             .exec(&sql, "cannot list the tables of the dataset")
             .await?;
         Ok(strings(&r.batches, 0)?.into_iter().flatten().collect())
-    }
-
-    async fn table_exists(&mut self, table: &str) -> Result<bool> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {} AND table_name = {}",
-            literal_backslash_escaped(&self.folded(&self.settings.dataset)),
-            literal_backslash_escaped(&self.folded(table))
-        );
-        let r = self
-            .exec(&sql, &format!("cannot look up table {table}"))
-            .await?;
-        Ok(first_i64(&r.batches)? > 0)
     }
 
     /// Columns of a table, folded names (empty when the table does not exist).
@@ -233,38 +213,59 @@ fn first_i64(batches: &[RecordBatch]) -> Result<i64> {
         .map_err(|_| Error::destination(format!("expected a count, got '{text}'")))
 }
 
+/// Text rows of every column of `batches`.
+fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>> {
+    let Some(first) = batches.first() else {
+        return Ok(Vec::new());
+    };
+    let columns = (0..first.num_columns())
+        .map(|i| strings(batches, i))
+        .collect::<Result<Vec<_>>>()?;
+    let rows = columns.first().map_or(0, Vec::len);
+    Ok((0..rows)
+        .map(|r| columns.iter().map(|c| c[r].clone()).collect())
+        .collect())
+}
+
+#[async_trait]
+impl SqlRunner for SnowflakeDestination {
+    fn dialect(&self) -> SqlDialect<'_> {
+        SnowflakeDestination::dialect(self)
+    }
+
+    async fn text_rows(&mut self, sql: &str, context: &str) -> Result<Vec<Vec<Option<String>>>> {
+        text_rows(&self.exec(sql, context).await?.batches)
+    }
+
+    async fn table_exists(&mut self, table: &str) -> Result<bool> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {} AND table_name = {}",
+            literal_backslash_escaped(&self.folded(&self.settings.dataset)),
+            literal_backslash_escaped(&self.folded(table))
+        );
+        let r = self
+            .exec(&sql, &format!("cannot look up table {table}"))
+            .await?;
+        Ok(first_i64(&r.batches)? > 0)
+    }
+}
+
 #[async_trait]
 impl Destination for SnowflakeDestination {
     fn capabilities(&self) -> &Capabilities {
         &self.caps
     }
 
+    fn sql_runner(&mut self) -> Option<&mut dyn SqlRunner> {
+        Some(self)
+    }
+
     fn location(&self) -> String {
-        self.location_text()
-    }
-
-    async fn check(&mut self) -> Result<()> {
-        self.exec("SELECT 1", "snowflake does not answer")
-            .await
-            .map(|_| ())
-    }
-
-    async fn initialize(&mut self) -> Result<()> {
-        let statements = self.dialect().initialize_statements();
-        for sql in statements {
-            self.exec(&sql, "cannot create the dataset and system tables")
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn is_loaded(&mut self, load_id: &str) -> Result<bool> {
-        if !self.table_exists(sluice_core::LOADS_TABLE).await? {
-            return Ok(false);
-        }
-        let sql = self.dialect().select_load(load_id);
-        let r = self.exec(&sql, "cannot read the loads table").await?;
-        Ok(first_i64(&r.batches)? > 0)
+        format!(
+            "{}/{}",
+            self.settings.credentials.display(),
+            self.settings.dataset
+        )
     }
 
     async fn begin_load(&mut self, load_id: &str) -> Result<()> {
@@ -334,49 +335,6 @@ impl Destination for SnowflakeDestination {
         let r = self.rollback().await;
         self.run_cleanup().await;
         r
-    }
-
-    async fn stored_schema(&mut self, schema_name: &str) -> Result<Option<Schema>> {
-        if !self.table_exists(sluice_core::VERSION_TABLE).await? {
-            return Ok(None);
-        }
-        let sql = self.dialect().select_schema(schema_name);
-        let r = self.exec(&sql, "cannot read the stored schema").await?;
-        let Some(text) = strings(&r.batches, 0)?.into_iter().next().flatten() else {
-            return Ok(None);
-        };
-        Ok(Some(Schema::from_stored(&text).map_err(|e| {
-            e.context(format!("stored schema '{schema_name}'"))
-        })?))
-    }
-
-    async fn stored_state(&mut self, pipeline_name: &str) -> Result<Option<StateRecord>> {
-        if !self.table_exists(sluice_core::STATE_TABLE).await?
-            || !self.table_exists(sluice_core::LOADS_TABLE).await?
-        {
-            return Ok(None);
-        }
-        let sql = self.dialect().select_state(pipeline_name);
-        let ctx = "cannot read the stored pipeline state";
-        let r = self.exec(&sql, ctx).await?;
-        if r.num_rows() == 0 {
-            return Ok(None);
-        }
-        let cell = |i: usize| -> Result<Option<String>> {
-            Ok(strings(&r.batches, i)?.into_iter().next().flatten())
-        };
-        let version = cell(0)?
-            .and_then(|v| v.split('.').next().and_then(|v| v.parse::<i64>().ok()))
-            .unwrap_or(0);
-        let state = cell(2)?.unwrap_or_default();
-        Ok(Some(StateRecord {
-            pipeline_name: pipeline_name.to_string(),
-            version: version.max(0) as u64,
-            version_hash: cell(1)?.unwrap_or_default(),
-            state: sluice_core::state::decompress_state(&state)
-                .map_err(|e| e.context(format!("pipeline state of '{pipeline_name}'")))?,
-            created_at: sluice_core::sql::timestamp_to_rfc3339(&cell(3)?.unwrap_or_default()),
-        }))
     }
 
     async fn drop_tables(&mut self, tables: &[String]) -> Result<()> {
