@@ -150,6 +150,19 @@ impl<'a> SqlDialect<'a> {
         )
     }
 
+    /// A staging copy of `table` in this dialect's dataset (a merge's staging dataset): its
+    /// qualified name, the statement that drops it and the one that creates it again with
+    /// every column nullable.
+    pub fn staging_table(&self, table: &Table) -> (String, String, String) {
+        let mut copy = table.clone();
+        for c in copy.columns.values_mut() {
+            c.nullable = true;
+        }
+        let name = self.table(&table.name);
+        let drop = format!("DROP TABLE IF EXISTS {name}");
+        (name, drop, self.create_table(&copy))
+    }
+
     /// `ALTER TABLE … ADD COLUMN IF NOT EXISTS`. Added columns are always nullable: existing
     /// rows have no value for them.
     pub fn add_column(&self, table: &str, column: &Column) -> String {

@@ -290,19 +290,7 @@ impl SnowflakeDestination {
             if t.files.is_empty() {
                 continue;
             }
-            let (stg, drop, create) = {
-                let sd = self.staging_dialect();
-                let stg = sd.table(&t.table.name);
-                let mut table = t.table.clone();
-                for c in table.columns.values_mut() {
-                    c.nullable = true;
-                }
-                (
-                    stg.clone(),
-                    format!("DROP TABLE IF EXISTS {stg}"),
-                    sd.create_table(&table),
-                )
-            };
+            let (stg, drop, create) = self.staging_dialect().staging_table(&t.table);
             let context = format!("cannot create the staging table of {}", t.table.name);
             self.exec(&drop, &context).await?;
             self.exec(&create, &context).await?;
