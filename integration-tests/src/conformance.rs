@@ -597,6 +597,62 @@ pub async fn scd2_settings(t: &Target) -> Result<()> {
     Ok(())
 }
 
+/// scd2 with the data's own row version (`row_version_column_name`): a change outside the
+/// version makes no new version, and the nested rows of an unchanged row (whose `_dlt_id`s are
+/// random then) are not inserted again; a new version brings its nested rows.
+pub async fn scd2_row_version(t: &Target) -> Result<()> {
+    if !t
+        .registry
+        .get(&t.destination)?
+        .capabilities()
+        .supports_merge_strategy(sluice_core::MergeStrategy::Scd2)
+    {
+        println!(
+            "SKIPPED scd2_row_version on {}: no scd2 (see scd2)",
+            t.destination
+        );
+        return Ok(());
+    }
+    let case = Case::new(t, "scd2_row_version");
+    let h = scd2_hints(sluice_core::schema::Scd2Settings {
+        row_version_column_name: Some("rowHash".into()),
+        ..Default::default()
+    });
+    let t1 = boundary(
+        &case
+            .load(
+                json!([{"nk": 1, "c1": "a", "rowHash": "h1", "tags": ["x"]}]),
+                h.clone(),
+            )
+            .await?,
+    );
+    case.load(
+        json!([{"nk": 1, "c1": "ignored", "rowHash": "h1", "tags": ["x"]}]),
+        h.clone(),
+    )
+    .await?;
+    let (from, to) = ("_dlt_valid_from", "_dlt_valid_to");
+    assert_eq!(
+        versions(&case, from, to).await?,
+        vec![row("1", "a", &t1, "null")]
+    );
+    assert_eq!(case.count("dim__tags").await?, 1);
+    let t3 = boundary(
+        &case
+            .load(
+                json!([{"nk": 1, "c1": "b", "rowHash": "h2", "tags": ["x", "y"]}]),
+                h,
+            )
+            .await?,
+    );
+    assert_eq!(
+        versions(&case, from, to).await?,
+        vec![row("1", "a", &t1, &t3), row("1", "b", &t3, "null")]
+    );
+    assert_eq!(case.count("dim__tags").await?, 3);
+    Ok(())
+}
+
 /// A package that was committed at the destination but not marked loaded locally (a crash
 /// between the two) is recognized by its load id and not written twice.
 pub async fn idempotent_reload(t: &Target) -> Result<()> {
@@ -709,7 +765,7 @@ macro_rules! conformance_tests {
     ($target:expr) => {
         $crate::conformance_tests!(@cases $target;
             round_trip, nested_tables, add_column, variant_column, replace, merge,
-            merge_hard_delete, upsert_hard_delete, scd2, scd2_settings, idempotent_reload,
+            merge_hard_delete, upsert_hard_delete, scd2, scd2_settings, scd2_row_version, idempotent_reload,
             unicode_and_reserved_identifiers, big_integers);
     };
     (@cases $target:expr; $($case:ident),*) => {

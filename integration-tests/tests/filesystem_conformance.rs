@@ -15,6 +15,7 @@ const SKIP: &[(&str, &str)] = &[
     ("upsert_hard_delete", "no merge on plain files (see merge)"),
     ("scd2", "no merge on plain files (see merge)"),
     ("scd2_settings", "no merge on plain files (see merge)"),
+    ("scd2_row_version", "no merge on plain files (see merge)"),
 ];
 
 fn target() -> Target {
