@@ -1304,3 +1304,36 @@ async fn a_post_is_not_repeated_when_the_server_may_have_accepted_it() {
         .unwrap_err();
     assert!(s.requests() >= 2, "{}", s.requests());
 }
+
+/// A resource's scd2 write disposition reaches its hints with dlt's settings.
+#[test]
+fn scd2_write_disposition_reaches_the_resource_hints() {
+    let cfg = RestApiConfig::from_toml_str(
+        r#"
+        [client]
+        base_url = "http://localhost:1"
+        [[resources]]
+        name = "dim"
+        write_disposition = { disposition = "merge", strategy = "scd2", validity_column_names = ["from", "to"], active_record_timestamp = "9999-12-31", row_version_column_name = "row_hash" }
+        "#,
+    )
+    .unwrap();
+    let src = RestApiSource::new(
+        "test",
+        cfg,
+        &sluice_core::ConfigProvider::empty().section(&["sources", "test"]),
+    )
+    .unwrap();
+    let h = &src.resources()[0];
+    assert_eq!(h.merge_strategy, Some(sluice_core::MergeStrategy::Scd2));
+    assert_eq!(
+        h.scd2.validity_column_names,
+        Some(["from".to_string(), "to".to_string()])
+    );
+    assert_eq!(
+        h.scd2.active_record_timestamp.as_deref(),
+        Some("9999-12-31T00:00:00Z")
+    );
+    assert_eq!(h.scd2.boundary_timestamp, None);
+    assert_eq!(h.scd2.row_version_column_name.as_deref(), Some("row_hash"));
+}
