@@ -9,7 +9,7 @@
 //!   default database file stays `shop.duckdb`. At the destination each package's state is
 //!   recorded under its partition's pipeline name, as dlt records several pipelines that share
 //!   a dataset, so `sluice pipeline shop__p0of4 sync` restores a partition elsewhere.
-//! - **A partition run** ([`Pipeline::extract_partition`]) asks the source for its share
+//! - **A partition run** ([`Pipeline::extract_partition`](crate::Pipeline::extract_partition)) asks the source for its share
 //!   ([`sluice_core::Source::partition`]) and writes one package, without connecting to the
 //!   destination. A partition killed mid-run is rerun: its incomplete package is discarded. A
 //!   partition that still has a pending package does nothing (the commit has not taken it
