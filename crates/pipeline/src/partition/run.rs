@@ -72,6 +72,7 @@ impl Pipeline {
         run_id: Option<&str>,
     ) -> Result<PartitionOutcome> {
         self.lock_for_writing()?;
+        crate::drop::check_no_interrupted_drop(&self.paths, &self.options.name)?;
         let discarded = package::discard_incomplete(&self.paths)?;
         if discarded > 0 {
             tracing::warn!(
