@@ -653,6 +653,61 @@ pub async fn scd2_row_version(t: &Target) -> Result<()> {
     Ok(())
 }
 
+/// A table loaded with append switches to scd2: its validity columns are added at the end, its
+/// old rows count as active (NULL valid-to) and are retired like any other version.
+pub async fn scd2_after_append(t: &Target) -> Result<()> {
+    if !t
+        .registry
+        .get(&t.destination)?
+        .capabilities()
+        .supports_merge_strategy(sluice_core::MergeStrategy::Scd2)
+    {
+        println!(
+            "SKIPPED scd2_after_append on {}: no scd2 (see scd2)",
+            t.destination
+        );
+        return Ok(());
+    }
+    let case = Case::new(t, "scd2_after_append");
+    case.load(
+        json!([{"nk": 1, "c1": "foo"}, {"nk": 2, "c1": "bar"}]),
+        hints("dim", WriteDisposition::Append, &[]),
+    )
+    .await?;
+    let mut h = scd2_hints(Default::default());
+    h.merge_key = vec!["nk".into()];
+    let t2 = boundary(
+        &case
+            .load(
+                json!([{"nk": 1, "c1": "foo"}, {"nk": 2, "c1": "bar"}]),
+                h.clone(),
+            )
+            .await?,
+    );
+    let t3 = boundary(
+        &case
+            .load(
+                json!([{"nk": 1, "c1": "foo_updated"}, {"nk": 3, "c1": "baz"}]),
+                h,
+            )
+            .await?,
+    );
+    let (from, to) = ("_dlt_valid_from", "_dlt_valid_to");
+    let mut rows = versions(&case, from, to).await?;
+    rows.sort();
+    let mut expected = vec![
+        row("1", "foo", "null", &t2),
+        row("1", "foo", &t2, &t3),
+        row("1", "foo_updated", &t3, "null"),
+        row("2", "bar", "null", &t2),
+        row("2", "bar", &t2, "null"),
+        row("3", "baz", &t3, "null"),
+    ];
+    expected.sort();
+    assert_eq!(rows, expected);
+    Ok(())
+}
+
 /// A package that was committed at the destination but not marked loaded locally (a crash
 /// between the two) is recognized by its load id and not written twice.
 pub async fn idempotent_reload(t: &Target) -> Result<()> {
@@ -765,7 +820,7 @@ macro_rules! conformance_tests {
     ($target:expr) => {
         $crate::conformance_tests!(@cases $target;
             round_trip, nested_tables, add_column, variant_column, replace, merge,
-            merge_hard_delete, upsert_hard_delete, scd2, scd2_settings, scd2_row_version, idempotent_reload,
+            merge_hard_delete, upsert_hard_delete, scd2, scd2_settings, scd2_row_version, scd2_after_append, idempotent_reload,
             unicode_and_reserved_identifiers, big_integers);
     };
     (@cases $target:expr; $($case:ident),*) => {

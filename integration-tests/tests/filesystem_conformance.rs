@@ -16,6 +16,7 @@ const SKIP: &[(&str, &str)] = &[
     ("scd2", "no merge on plain files (see merge)"),
     ("scd2_settings", "no merge on plain files (see merge)"),
     ("scd2_row_version", "no merge on plain files (see merge)"),
+    ("scd2_after_append", "no merge on plain files (see merge)"),
 ];
 
 fn target() -> Target {
