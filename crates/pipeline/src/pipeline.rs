@@ -614,9 +614,12 @@ async fn write_package(
             disposition,
             merge_strategy: root.merge_strategy.unwrap_or_default(),
             root: table_job(root),
+            // A nested table without complete columns never got a value, so the destination
+            // never created it: leave it out of the chain (a merge would address it).
             nested: schema
                 .nested_tables(&root_name)
                 .into_iter()
+                .filter(|t| t.complete_columns().next().is_some())
                 .map(table_job)
                 .collect(),
             schema_name: schema.name.clone(),

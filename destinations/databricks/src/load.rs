@@ -173,11 +173,6 @@ impl DatabricksDestination {
 
     /// Merge: fill staging tables, then run the merge statements.
     pub(crate) async fn write_merge(&mut self, job: &ChainJob) -> Result<()> {
-        let existing = self.existing_tables().await?;
-        let mut job = job.clone();
-        job.nested.retain(|t| {
-            !t.files.is_empty() || existing.contains(&self.caps.casefold.apply(&t.table.name))
-        });
         if !self.staging_ready {
             let sql = self.staging_dialect().create_dataset();
             self.exec(&sql, "cannot create the staging dataset").await?;

@@ -278,12 +278,6 @@ impl SnowflakeDestination {
     /// Load the chain's files into staging tables and queue the merge statements.
     pub(crate) async fn write_merge(&mut self, job: &ChainJob) -> Result<()> {
         let root_name = job.root.table.name.clone();
-        // Nested tables without rows that are not in the database have nothing to merge.
-        let existing = self.existing_tables().await?;
-        let mut job = job.clone();
-        job.nested.retain(|t| {
-            !t.files.is_empty() || existing.contains(&self.caps.casefold.apply(&t.table.name))
-        });
         self.ensure_staging_schema().await?;
         let mut staged = HashSet::new();
         for t in job.tables() {
