@@ -18,7 +18,7 @@ use crate::files::volume_path;
 use sluice_core::schema::{C_DLT_ID, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID};
 use sluice_core::sql::SqlDialect;
 use sluice_core::staging;
-use sluice_core::{ChainJob, MergeStrategy, Result, TableJob};
+use sluice_core::{ChainJob, Result, TableJob};
 use std::collections::HashSet;
 
 /// `COPY INTO target FROM 'location'` of the Parquet files in a volume folder; `force` loads
@@ -201,10 +201,7 @@ impl DatabricksDestination {
                     d.table(name)
                 }
             };
-            match job.merge_strategy {
-                MergeStrategy::Upsert => d.merge_upsert(&job, &lookup),
-                _ => d.merge_delete_insert(&job, &lookup),
-            }
+            d.merge(job, &lookup)?
         };
         let context = format!("cannot merge into table {}", job.root.table.name);
         for sql in statements {

@@ -4,7 +4,7 @@
 
 use crate::destination::DuckDbDestination;
 use sluice_core::sql::literal;
-use sluice_core::{ChainJob, MergeStrategy, Result, TableJob};
+use sluice_core::{ChainJob, Result, TableJob};
 use std::collections::HashMap;
 
 impl DuckDbDestination {
@@ -116,11 +116,7 @@ impl DuckDbDestination {
         };
         let mut rows = 0u64;
         let context = format!("cannot merge into table {root_name}");
-        let statements = match job.merge_strategy {
-            MergeStrategy::Upsert => d.merge_upsert(job, &lookup),
-            MergeStrategy::Scd2 => d.merge_scd2(job, &lookup)?,
-            _ => d.merge_delete_insert(job, &lookup),
-        };
+        let statements = d.merge(job, &lookup)?;
         for sql in statements {
             let n = self.exec(&sql, &context)?;
             if sql.starts_with("INSERT") || sql.starts_with("MERGE") {

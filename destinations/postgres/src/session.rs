@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use sluice_core::sql::SqlDialect;
-use sluice_core::{ChainJob, Error, LoadCommit, MergeStrategy, Result, TableJob};
+use sluice_core::{ChainJob, Error, LoadCommit, Result, TableJob};
 use std::collections::HashMap;
 
 /// What the shared load steps need of a connected destination.
@@ -173,11 +173,7 @@ pub async fn merge_through_staging<S: Staging + ?Sized>(
         let missing = s.no_staging();
         let lookup = |name: &str| staging.get(name).cloned().unwrap_or(missing.clone());
         let dialect = s.dialect();
-        match job.merge_strategy {
-            MergeStrategy::Upsert => dialect.merge_upsert(&filtered, &lookup),
-            MergeStrategy::Scd2 => dialect.merge_scd2(&filtered, &lookup)?,
-            _ => dialect.merge_delete_insert(&filtered, &lookup),
-        }
+        dialect.merge(&filtered, &lookup)?
     };
     for sql in statements {
         s.run(&sql).await?;

@@ -7,7 +7,7 @@ use crate::client::QueryResult;
 use crate::destination::{DEFAULT_STAGE, SnowflakeDestination, strings};
 use sluice_core::naming::digest128;
 use sluice_core::staging;
-use sluice_core::{ChainJob, Column, DataType, Error, MergeStrategy, Result, Table, TableJob};
+use sluice_core::{ChainJob, Column, DataType, Error, Result, Table, TableJob};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -302,11 +302,7 @@ impl SnowflakeDestination {
                     d.table(name)
                 }
             };
-            match job.merge_strategy {
-                MergeStrategy::Upsert => d.merge_upsert(&job, &lookup),
-                MergeStrategy::Scd2 => d.merge_scd2(&job, &lookup)?,
-                _ => d.merge_delete_insert(&job, &lookup),
-            }
+            d.merge(job, &lookup)?
         };
         let context = format!("cannot merge into table {root_name}");
         for sql in statements {

@@ -4,7 +4,7 @@
 
 use super::SqlDialect;
 use crate::destination::ChainJob;
-use crate::schema::{C_DLT_ID, C_DLT_ROOT_ID, Column, Table};
+use crate::schema::{C_DLT_ID, C_DLT_ROOT_ID, Column, MergeStrategy, Table};
 use crate::types::DataType;
 
 impl SqlDialect<'_> {
@@ -63,6 +63,21 @@ impl SqlDialect<'_> {
         Some(format!(
             "DELETE FROM {stg_root} WHERE {id} IN (SELECT {id} FROM (SELECT {id}, ROW_NUMBER() OVER (PARTITION BY {partition}{order}) AS _dlt_dedup_rn FROM {stg_root}) AS _dlt_dedup WHERE _dlt_dedup_rn > 1)"
         ))
+    }
+
+    /// The statements that merge `job` by its strategy — delete-insert, upsert or scd2 —
+    /// reading the staged rows of each table from `staging(name)`.
+    pub fn merge(
+        &self,
+        job: &ChainJob,
+        staging: &dyn Fn(&str) -> String,
+    ) -> crate::error::Result<Vec<String>> {
+        Ok(match job.merge_strategy {
+            MergeStrategy::Upsert => self.merge_upsert(job, staging),
+            MergeStrategy::Scd2 => self.merge_scd2(job, staging)?,
+            // The pipeline refuses a strategy the destination does not list before it loads.
+            _ => self.merge_delete_insert(job, staging),
+        })
     }
 
     /// Delete-insert merge of a chain whose tables with rows were loaded into staging tables
