@@ -49,6 +49,9 @@ async fn run_source(src: RestApiSource, state: Value) -> sluice_core::Result<Run
     while let Some(ev) = stream.next().await {
         match ev? {
             SourceEvent::Page { resource, items } => run.pages.push((resource, items)),
+            SourceEvent::Batch { resource, .. } => {
+                panic!("the REST source sent a batch for {resource}")
+            }
             SourceEvent::State(s) => run.state = Some(s),
         }
     }

@@ -1,9 +1,9 @@
 //! The source contract: what a source hands to the pipeline.
 //!
 //! A source declares its resources (each becomes a root table) with their hints, then produces
-//! a stream of [`SourceEvent`]s: pages of JSON items for a resource, and state updates that
-//! the pipeline commits together with the load package that holds the data they describe.
-//! Pages flow through: a source must not collect a whole resource in memory.
+//! a stream of [`SourceEvent`]s: pages of JSON items (or Arrow record batches) for a resource,
+//! and state updates that the pipeline commits together with the load package that holds the
+//! data they describe. Pages flow through: a source must not collect a whole resource in memory.
 
 use crate::error::Result;
 use crate::schema::{Column, MergeStrategy, Scd2Settings, SchemaContract, WriteDisposition};
@@ -58,6 +58,16 @@ pub enum SourceEvent {
         resource: String,
         /// The items.
         items: Vec<serde_json::Value>,
+    },
+    /// Rows of a resource as an Arrow record batch (dlt accepts Arrow tables the same way):
+    /// loaded as they are, one row per batch row, without nesting. Column names go through the
+    /// destination's naming convention; Arrow types map to sluice's (nested Arrow types are
+    /// refused, naming the column).
+    Batch {
+        /// The resource name.
+        resource: String,
+        /// The rows.
+        batch: arrow::record_batch::RecordBatch,
     },
     /// The new state of the source (replaces the state read at start). It is committed only
     /// when the package holding the data extracted before it is loaded.

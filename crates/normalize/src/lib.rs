@@ -36,6 +36,7 @@
 //! schema as needed) → `batches::commit`; nothing of an item is written before all its rows
 //! normalized.
 
+mod arrow_input;
 mod batches;
 mod builders;
 mod columns;

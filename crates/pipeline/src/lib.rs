@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod arrow_source;
 pub mod dataset;
 pub mod drop;
 pub mod failpoint;
@@ -30,6 +31,7 @@ pub mod state;
 mod state_guard;
 pub mod table_query;
 
+pub use arrow_source::ArrowSource;
 pub use dataset::Dataset;
 pub use drop::{DropOutcome, DropPlan, DropRequest};
 pub use file_source::FileSource;

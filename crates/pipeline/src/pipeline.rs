@@ -427,6 +427,26 @@ impl Pipeline {
                     }
                     failpoint::hit("during_extract");
                 }
+                SourceEvent::Batch { resource, batch } => {
+                    let root = roots.get(&resource).ok_or_else(|| {
+                        Error::internal(format!(
+                            "source {source_name} produced rows for undeclared resource {resource}"
+                        ))
+                    })?;
+                    let rows = sluice_core::blocking::blocking(|| -> Result<u64> {
+                        normalizer
+                            .push_batch(root, &batch)
+                            .map_err(|e| e.context(format!("resource {resource}")))?;
+                        let mut rows = 0;
+                        for (table, batch) in normalizer.take_ready() {
+                            rows += batch.num_rows() as u64;
+                            writer.write(&table, &batch)?;
+                        }
+                        Ok(rows)
+                    })?;
+                    items_seen += batch.num_rows() as u64;
+                    progress.normalized(batch.num_rows() as u64, rows);
+                }
                 SourceEvent::State(state) => new_source_state = Some(state),
             }
         }

@@ -34,6 +34,7 @@
 //! while let Some(event) = events.next().await {
 //!     match event? {
 //!         SourceEvent::Page { resource, items } => println!("{resource}: {} items", items.len()),
+//!         SourceEvent::Batch { resource, batch } => println!("{resource}: {} rows", batch.num_rows()),
 //!         SourceEvent::State(state) => println!("new state {state}"),
 //!     }
 //! }
