@@ -18,6 +18,7 @@ pub mod registry;
 pub mod schema;
 pub mod source;
 pub mod sql;
+pub mod staged_merge;
 pub mod staging;
 pub mod state;
 pub mod system_tables;

@@ -17,9 +17,9 @@ use crate::destination::DatabricksDestination;
 use crate::files::volume_path;
 use sluice_core::schema::{C_DLT_ID, C_DLT_LOAD_ID, C_DLT_PARENT_ID, C_DLT_ROOT_ID};
 use sluice_core::sql::SqlDialect;
+use sluice_core::staged_merge::{StagingDataset, stage_for_merge};
 use sluice_core::staging;
 use sluice_core::{ChainJob, Result, TableJob};
-use std::collections::HashSet;
 
 /// `COPY INTO target FROM 'location'` of the Parquet files in a volume folder; `force` loads
 /// files the table has loaded before.
@@ -173,41 +173,44 @@ impl DatabricksDestination {
 
     /// Merge: fill staging tables, then run the merge statements.
     pub(crate) async fn write_merge(&mut self, job: &ChainJob) -> Result<()> {
-        if !self.staging_ready {
-            let sql = self.staging_dialect().create_dataset();
-            self.exec(&sql, "cannot create the staging dataset").await?;
-            self.staging_ready = true;
-        }
-        let mut staged = HashSet::new();
-        for t in job.tables() {
-            if t.files.is_empty() {
-                continue;
-            }
-            let (stg, drop, create) = self.staging_dialect().staging_table(&t.table);
-            let context = format!("cannot create the staging table of {}", t.table.name);
-            self.exec(&drop, &context).await?;
-            self.exec(&create, &context).await?;
-            self.fill(&job.load_id, t, &stg, true).await?;
-            self.cleanup.push(drop);
-            staged.insert(t.table.name.clone());
-        }
-        let statements = {
-            let d = self.dialect();
-            let sd = self.staging_dialect();
-            let lookup = |name: &str| {
-                if staged.contains(name) {
-                    sd.table(name)
-                } else {
-                    d.table(name)
-                }
-            };
-            d.merge(job, &lookup)?
-        };
+        let statements = stage_for_merge(self, job).await?;
         let context = format!("cannot merge into table {}", job.root.table.name);
         for sql in statements {
             self.exec(&sql, &context).await?;
         }
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl StagingDataset for DatabricksDestination {
+    fn target_dialect(&self) -> SqlDialect<'_> {
+        self.dialect()
+    }
+
+    fn staging_dialect(&self) -> SqlDialect<'_> {
+        DatabricksDestination::staging_dialect(self)
+    }
+
+    async fn ensure_staging_dataset(&mut self) -> Result<()> {
+        if !self.staging_ready {
+            let sql = DatabricksDestination::staging_dialect(self).create_dataset();
+            self.exec(&sql, "cannot create the staging dataset").await?;
+            self.staging_ready = true;
+        }
+        Ok(())
+    }
+
+    async fn run_statement(&mut self, sql: &str, context: &str) -> Result<()> {
+        self.exec(sql, context).await.map(|_| ())
+    }
+
+    async fn fill_staging(&mut self, load_id: &str, table: &TableJob, target: &str) -> Result<()> {
+        self.fill(load_id, table, target, true).await
+    }
+
+    fn clean_up_later(&mut self, sql: String) {
+        self.cleanup.push(sql);
     }
 }
 

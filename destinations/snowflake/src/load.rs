@@ -6,9 +6,10 @@
 use crate::client::QueryResult;
 use crate::destination::{DEFAULT_STAGE, SnowflakeDestination, strings};
 use sluice_core::naming::digest128;
+use sluice_core::sql::SqlDialect;
+use sluice_core::staged_merge::{StagingDataset, stage_for_merge};
 use sluice_core::staging;
 use sluice_core::{ChainJob, Column, DataType, Error, Result, Table, TableJob};
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Extra Parquet options of `COPY INTO` (as dlt sets them): binary columns stay binary,
@@ -278,32 +279,7 @@ impl SnowflakeDestination {
     /// Load the chain's files into staging tables and queue the merge statements.
     pub(crate) async fn write_merge(&mut self, job: &ChainJob) -> Result<()> {
         let root_name = job.root.table.name.clone();
-        self.ensure_staging_schema().await?;
-        let mut staged = HashSet::new();
-        for t in job.tables() {
-            if t.files.is_empty() {
-                continue;
-            }
-            let (stg, drop, create) = self.staging_dialect().staging_table(&t.table);
-            let context = format!("cannot create the staging table of {}", t.table.name);
-            self.exec(&drop, &context).await?;
-            self.exec(&create, &context).await?;
-            self.stage_table(&job.load_id, t, &stg).await?;
-            self.cleanup.push(drop);
-            staged.insert(t.table.name.clone());
-        }
-        let statements = {
-            let d = self.dialect();
-            let sd = self.staging_dialect();
-            let lookup = |name: &str| -> String {
-                if staged.contains(name) {
-                    sd.table(name)
-                } else {
-                    d.table(name)
-                }
-            };
-            d.merge(job, &lookup)?
-        };
+        let statements = stage_for_merge(self, job).await?;
         let context = format!("cannot merge into table {root_name}");
         for sql in statements {
             self.queued.push(Queued::Sql {
@@ -373,6 +349,34 @@ fn check_copy_result(r: &QueryResult) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[async_trait::async_trait]
+impl StagingDataset for SnowflakeDestination {
+    fn target_dialect(&self) -> SqlDialect<'_> {
+        self.dialect()
+    }
+
+    fn staging_dialect(&self) -> SqlDialect<'_> {
+        SnowflakeDestination::staging_dialect(self)
+    }
+
+    async fn ensure_staging_dataset(&mut self) -> Result<()> {
+        self.ensure_staging_schema().await
+    }
+
+    async fn run_statement(&mut self, sql: &str, context: &str) -> Result<()> {
+        self.exec(sql, context).await.map(|_| ())
+    }
+
+    /// The files are uploaded now; their `COPY INTO` is queued for the load's transaction.
+    async fn fill_staging(&mut self, load_id: &str, table: &TableJob, target: &str) -> Result<()> {
+        self.stage_table(load_id, table, target).await
+    }
+
+    fn clean_up_later(&mut self, sql: String) {
+        self.cleanup.push(sql);
+    }
 }
 
 #[cfg(test)]
