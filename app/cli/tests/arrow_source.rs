@@ -4,6 +4,8 @@
 //! JSON pages and batches in one resource, a merge on a primary key without duplicates, and a
 //! nested Arrow column refused with its name, nothing loaded.
 
+mod support;
+
 use arrow::array::{
     Array, ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, ListArray,
     StringArray, TimestampMicrosecondArray, UInt64Array,
@@ -14,25 +16,7 @@ use sluice_core::{ConfigProvider, ResourceHints, WriteDisposition};
 use sluice_pipeline::{ArrowSource, Pipeline, PipelineOptions};
 use std::path::Path;
 use std::sync::Arc;
-
-fn destinations(what: &str) -> Vec<(&'static str, Vec<(String, String)>)> {
-    let mut out = vec![("duckdb", vec![])];
-    if let Some(url) = sluice_core::test_support::service_url("SLUICE_TEST_POSTGRES_URL", what) {
-        out.push((
-            "postgres",
-            vec![("DESTINATION__POSTGRES__CREDENTIALS".to_string(), url)],
-        ));
-    }
-    out
-}
-
-fn unique_dataset(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{tag}_{}_{nanos}", std::process::id())
-}
+use support::{destinations, unique_dataset};
 
 fn pipeline(dir: &Path, destination: &str, env: &[(String, String)], dataset: &str) -> Pipeline {
     let mut options = PipelineOptions::new("arrow_in", destination);

@@ -3,6 +3,8 @@
 //! a stream of Arrow batches that reads the table a chunk at a time, and `sluice query
 //! --format parquet|jsonl --output FILE`.
 
+mod support;
+
 use arrow::array::{Array, Int64Array};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
@@ -12,28 +14,9 @@ use sluice_pipeline::{FileSource, Pipeline, PipelineOptions};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
+use support::{destinations, unique_dataset};
 
 const ORDERS: u64 = 2_500;
-
-/// DuckDB always, Postgres when its URL is set: (destination, config from the environment).
-fn destinations(what: &str) -> Vec<(&'static str, Vec<(String, String)>)> {
-    let mut out = vec![("duckdb", vec![])];
-    if let Some(url) = sluice_core::test_support::service_url("SLUICE_TEST_POSTGRES_URL", what) {
-        out.push((
-            "postgres",
-            vec![("DESTINATION__POSTGRES__CREDENTIALS".to_string(), url)],
-        ));
-    }
-    out
-}
-
-fn unique_dataset(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{tag}_{}_{nanos}", std::process::id())
-}
 
 /// `orders.jsonl` with [`ORDERS`] orders of two items each.
 fn write_orders(dir: &Path) -> std::path::PathBuf {

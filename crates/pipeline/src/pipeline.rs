@@ -391,11 +391,7 @@ impl Pipeline {
             match event? {
                 SourceEvent::Page { resource, items } => {
                     let len = items.len();
-                    let root = roots.get(&resource).ok_or_else(|| {
-                        Error::internal(format!(
-                            "source {source_name} produced items for undeclared resource {resource}"
-                        ))
-                    })?;
+                    let root = root_of(&roots, &source_name, &resource)?;
                     // CPU work: let the runtime move the source's task (fetching and parsing the
                     // next page) to the other worker meanwhile.
                     let rows = sluice_core::blocking::blocking(|| -> Result<u64> {
@@ -406,12 +402,7 @@ impl Pipeline {
                                 .push(root, &item)
                                 .map_err(|e| e.context(format!("resource {resource}")))?;
                         }
-                        let mut rows = 0;
-                        for (table, batch) in normalizer.take_ready() {
-                            rows += batch.num_rows() as u64;
-                            writer.write(&table, &batch)?;
-                        }
-                        Ok(rows)
+                        write_ready(&mut normalizer, &mut writer)
                     })?;
                     items_seen += len as u64;
                     progress.normalized(len as u64, rows);
@@ -428,21 +419,12 @@ impl Pipeline {
                     failpoint::hit("during_extract");
                 }
                 SourceEvent::Batch { resource, batch } => {
-                    let root = roots.get(&resource).ok_or_else(|| {
-                        Error::internal(format!(
-                            "source {source_name} produced rows for undeclared resource {resource}"
-                        ))
-                    })?;
+                    let root = root_of(&roots, &source_name, &resource)?;
                     let rows = sluice_core::blocking::blocking(|| -> Result<u64> {
                         normalizer
                             .push_batch(root, &batch)
                             .map_err(|e| e.context(format!("resource {resource}")))?;
-                        let mut rows = 0;
-                        for (table, batch) in normalizer.take_ready() {
-                            rows += batch.num_rows() as u64;
-                            writer.write(&table, &batch)?;
-                        }
-                        Ok(rows)
+                        write_ready(&mut normalizer, &mut writer)
                     })?;
                     items_seen += batch.num_rows() as u64;
                     progress.normalized(batch.num_rows() as u64, rows);
@@ -573,6 +555,29 @@ impl Pipeline {
         }
         info
     }
+}
+
+/// The root table of a resource the source declared.
+fn root_of<'a>(
+    roots: &'a HashMap<String, String>,
+    source: &str,
+    resource: &str,
+) -> Result<&'a String> {
+    roots.get(resource).ok_or_else(|| {
+        Error::internal(format!(
+            "source {source} produced rows for undeclared resource {resource}"
+        ))
+    })
+}
+
+/// Write the batches the normalizer has ready into the package; the rows written.
+fn write_ready(normalizer: &mut Normalizer, writer: &mut PackageWriter) -> Result<u64> {
+    let mut rows = 0;
+    for (table, batch) in normalizer.take_ready() {
+        rows += batch.num_rows() as u64;
+        writer.write(&table, &batch)?;
+    }
+    Ok(rows)
 }
 
 pub(crate) fn read_schema(paths: &PipelinePaths, name: &str) -> Result<Option<Schema>> {

@@ -26,6 +26,15 @@ pub fn destinations(what: &str) -> Vec<(&'static str, Vec<(String, String)>)> {
     out
 }
 
+/// A dataset name no other test (or test process) uses, so Postgres schemas never meet.
+pub fn unique_dataset(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{tag}_{}_{nanos}", std::process::id())
+}
+
 /// An event of the test server's `/events`, updated on day `day` of January 2024, with
 /// `id % 3` tags (rows of the nested `events__tags` table).
 pub fn event(id: u64, day: u64) -> Value {
