@@ -26,7 +26,12 @@ pub async fn sluice(dir: &Path, url: &str, env: &[(&str, String)], args: &[&str]
 }
 
 /// Run `sluice args…` in `dir` with the Forter source pointed at `url`.
-pub async fn run(dir: &Path, url: &str, env: &[(&str, String)], args: &[&str]) -> std::process::Output {
+pub async fn run(
+    dir: &Path,
+    url: &str,
+    env: &[(&str, String)],
+    args: &[&str],
+) -> std::process::Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sluice"));
     c.current_dir(dir)
         .env("SLUICE_PIPELINES_DIR", dir.join("pipelines"))
