@@ -69,3 +69,16 @@ await_server() {
     kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
     return 1
 }
+
+# Create the virtualenv $1 with the machine's python3 when it does not exist yet (the caller
+# installs its pinned packages into it).
+create_venv() {
+    local venv="$1" py
+    py="$(command -v python3 || true)"
+    [[ -n "$py" ]] || { log "python3 is needed to create $venv"; exit 1; }
+    if [[ ! -x "$venv/bin/python" ]]; then
+        log "creating virtualenv $venv"
+        mkdir -p "$(dirname "$venv")"
+        "$py" -m venv "$venv" >&2
+    fi
+}

@@ -44,14 +44,7 @@ PY
 }
 
 ensure_venv() {
-    local py
-    py="$(command -v python3 || true)"
-    [[ -n "$py" ]] || { log "python3 is needed to run bqemulator"; exit 1; }
-    if [[ ! -x "$VENV/bin/python" ]]; then
-        log "creating virtualenv $VENV"
-        mkdir -p "$(dirname "$VENV")"
-        "$py" -m venv "$VENV" >&2
-    fi
+    create_venv "$VENV"
     if "$VENV/bin/python" - "$BQEMULATOR_VERSION" "$DUCKDB_VERSION" <<'PY' 2>/dev/null && [[ -x "$VENV/bin/bqemulator" ]]; then
 import sys
 from importlib.metadata import version

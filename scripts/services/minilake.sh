@@ -39,14 +39,7 @@ PY
 }
 
 ensure_venv() {
-    local py
-    py="$(command -v python3 || true)"
-    [[ -n "$py" ]] || { log "python3 is needed to run minilake"; exit 1; }
-    if [[ ! -x "$VENV/bin/python" ]]; then
-        log "creating virtualenv $VENV"
-        mkdir -p "$(dirname "$VENV")"
-        "$py" -m venv "$VENV" >&2
-    fi
+    create_venv "$VENV"
     if "$VENV/bin/python" - "$MINILAKE_VERSION" "$SQLGLOT_VERSION" <<'PY' 2>/dev/null && [[ -x "$VENV/bin/minilake" ]]; then
 import sys
 from importlib.metadata import version

@@ -39,14 +39,7 @@ PY
 }
 
 ensure_venv() {
-    local py
-    py="$(command -v python3 || true)"
-    [[ -n "$py" ]] || { log "python3 is needed to run moto's server"; exit 1; }
-    if [[ ! -x "$VENV/bin/python" ]]; then
-        log "creating virtualenv $VENV"
-        mkdir -p "$(dirname "$VENV")"
-        "$py" -m venv "$VENV" >&2
-    fi
+    create_venv "$VENV"
     if "$VENV/bin/python" - "$MOTO_VERSION" "$PYARROW_VERSION" <<'PY' 2>/dev/null && [[ -x "$VENV/bin/moto_server" ]]; then
 import sys
 from importlib.metadata import version
