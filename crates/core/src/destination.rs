@@ -158,19 +158,50 @@ impl<T: DestinationFactory + ?Sized> DestinationFactoryExt for T {}
 /// [`ValidatedConfig`] and hands them back to [`TypedFactory::open`]. Every built-in
 /// destination's factory is one; a factory may also implement `DestinationFactory` directly.
 ///
-/// ```ignore
+/// ```
+/// use async_trait::async_trait;
+/// use sluice_core::{
+///     Capabilities, ConfigSection, Destination, DestinationConfig, DestinationFactory, Error,
+///     Result, TypedFactory,
+/// };
+///
+/// /// The settings of `[destination.mine]`: one folder.
+/// struct MySettings {
+///     folder: String,
+/// }
+///
+/// struct MyFactory;
+///
 /// #[async_trait]
 /// impl TypedFactory for MyFactory {
 ///     const NAME: &'static str = "mine";
-///     const CAPABILITIES: fn() -> Capabilities = capabilities;
+///     const CAPABILITIES: fn() -> Capabilities = Capabilities::default;
 ///     type Settings = MySettings;
+///
 ///     fn parse(&self, config: &DestinationConfig) -> Result<MySettings> {
-///         MySettings::resolve(config)
+///         let folder = config.section.get_str("folder").ok_or_else(|| {
+///             Error::config(format!("{}.folder is missing", config.section_path()))
+///         })?;
+///         Ok(MySettings { folder })
 ///     }
+///
 ///     async fn open(&self, s: &MySettings, _: &DestinationConfig) -> Result<Box<dyn Destination>> {
-///         Ok(Box::new(MyDestination::connect(s.clone()).await?))
+///         Err(Error::not_implemented(format!("a destination writing to {}", s.folder)))
 ///     }
 /// }
+///
+/// let config = |section: &str| DestinationConfig {
+///     destination_name: "mine".into(),
+///     pipeline_name: "p".into(),
+///     dataset_name: "d".into(),
+///     working_dir: ".".into(),
+///     section: ConfigSection::from_table("destination.mine", toml::from_str(section).unwrap()),
+/// };
+/// // DestinationFactory comes from the blanket impl: the name, and settings parsed once.
+/// assert_eq!(MyFactory.name(), "mine");
+/// assert!(MyFactory.validate(&config("folder = \"out\"")).is_ok());
+/// let missing = MyFactory.validate(&config("")).err().unwrap().to_string();
+/// assert!(missing.contains("destination.mine.folder is missing"), "{missing}");
 /// ```
 #[async_trait]
 pub trait TypedFactory: Send + Sync {
